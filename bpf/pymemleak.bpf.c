@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * pymemleak kernel side: uprobes on the allocator layers of a CPython
+ * process keep every allocation made while traced in `allocs`, and the
+ * bytes and count not yet freed per (pid, epoch, stack) in `outstanding`.
+ *
+ * One call can cross several probed layers (_PyObject_Malloc -> libc malloc
+ * for a large block): the outermost call is recorded, inner ones are folded
+ * into it through a per-thread nesting depth (allocations) and the address
+ * last freed by the thread (frees).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "pymemleak.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#include "pyframe.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Knobs set by userspace before load. */
+const volatile __u32 epoch_shift = 32;	/* epoch = ktime >> epoch_shift */
+const volatile __u32 max_depth = PML_MAX_FRAMES;
+
+enum alloc_kind {
+	KIND_MALLOC = 0,
+	KIND_REALLOC,
+	KIND_MEMPTR,	/* posix_memalign: result stored through a pointer */
+};
+
+/* Per-thread state between an entry probe and its return probe. */
+struct thread_state {
+	__u64 size;
+	__u64 old_addr;		/* realloc: block being resized */
+	__u64 memptr;		/* posix_memalign: where the result goes */
+	__u64 stack_id;
+	__u64 last_free;	/* last address this thread freed (nested frees) */
+	struct pml_alloc old;	/* realloc: record of old_addr, if tracked */
+	__u32 depth;		/* nesting of probed allocator calls */
+	__u32 kind;
+	__u32 layer;
+	__u32 old_found;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);	/* resized by userspace */
+	__type(key, __u32);
+	__type(value, struct pml_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 20);	/* --max-allocs */
+	__type(key, struct pml_alloc_key);
+	__type(value, struct pml_alloc);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);	/* --max-stacks x epochs */
+	__type(key, struct pml_outstanding_key);
+	__type(value, struct pml_outstanding);
+} outstanding SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);	/* --max-stacks */
+	__type(key, struct pml_stack_key);
+	__type(value, struct pml_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* New stacks, so userspace symbolizes them while their code objects live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} new_stacks SEC(".maps");
+
+/* Scratch space for building a stack: too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pml_stack);
+} scratch SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;	/* per-CPU slot: no atomic needed */
+}
+
+static __always_inline struct thread_state *thread_get(bool create)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return bpf_task_storage_get(&threads, task, 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* 64-bit mix (splitmix64 finalizer) for interning stacks. */
+static __always_inline __u64 mix64(__u64 h, __u64 v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h;
+}
+
+/*
+ * Build the stack of the current call (native caller + Python frames),
+ * intern it in `stacks` and return its id. Never fails: a stack that cannot
+ * be interned still gets an id (its outstanding memory is kept), and the
+ * loss is counted.
+ */
+static __always_inline __u64 capture_stack(struct pt_regs *ctx, __u32 tgid,
+					   const struct pml_proc *proc)
+{
+	struct pml_stack_key key = { .pid = tgid };
+	struct pml_stack *st;
+	__u32 zero = 0;
+	__u64 ip = 0, h;
+	__u32 i;
+
+	/* The probe sits where rsp still points at the return address. */
+	bpf_probe_read_user(&ip, sizeof(ip), (void *)PT_REGS_SP(ctx));
+
+	st = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st)
+		return ip;
+	st->native_ip = ip;
+	st->depth = 0;
+	st->flags = 0;
+	if (proc->flags & PML_PROC_PYSTACKS)
+		py_walk(&proc->off, st, max_depth);
+
+	h = mix64(0x70796d656dULL, ip);
+	h = mix64(h, st->flags);
+	for (i = 0; i < PML_MAX_FRAMES; i++) {
+		if (i >= st->depth)
+			break;
+		h = mix64(h, st->frames[i].code);
+		h = mix64(h, st->frames[i].instr);
+	}
+	if (h == 0)
+		h = 1;
+	key.stack_id = h;
+
+	if (st->flags & PML_STACK_TRUNCATED)
+		stat_inc(STAT_STACK_TRUNCATED);
+	if (st->flags & PML_STACK_READ_FAULT)
+		stat_inc(STAT_STACK_READ_FAULT);
+	if (st->flags & PML_STACK_NO_GIL)
+		stat_inc(STAT_NO_GIL);
+	if (st->flags & PML_STACK_NO_PYSTATE)
+		stat_inc(STAT_NO_PYSTATE);
+
+	if (!bpf_map_lookup_elem(&stacks, &key)) {
+		long err = bpf_map_update_elem(&stacks, &key, st, BPF_NOEXIST);
+
+		if (!err) {
+			if (bpf_ringbuf_output(&new_stacks, &key, sizeof(key), 0))
+				stat_inc(STAT_STACK_EVENTS_LOST);
+		} else if (err != -EEXIST) {
+			stat_inc(STAT_STACKS_FULL);
+		}
+	}
+	return h;
+}
+
+static __always_inline __u32 current_epoch(void)
+{
+	return (__u32)(bpf_ktime_get_ns() >> epoch_shift);
+}
+
+/* Take a recorded allocation out of `outstanding`. */
+static __always_inline void account_free(__u32 tgid, const struct pml_alloc *a)
+{
+	struct pml_outstanding_key okey = {
+		.pid = tgid,
+		.epoch = a->epoch,
+		.stack_id = a->stack_id,
+	};
+	struct pml_outstanding *o = bpf_map_lookup_elem(&outstanding, &okey);
+
+	if (!o)
+		return;
+	__sync_fetch_and_add(&o->bytes, -(__s64)a->size);
+	__sync_fetch_and_add(&o->count, -1);
+}
+
+/* Record a new live allocation and add it to its stack's outstanding sums. */
+static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
+					 __u32 layer)
+{
+	struct pml_alloc_key key = { .pid = tgid, .addr = addr };
+	struct pml_alloc val = { .size = size, .stack_id = stack_id, .epoch = current_epoch() };
+	struct pml_outstanding_key okey = {
+		.pid = tgid,
+		.epoch = val.epoch,
+		.stack_id = stack_id,
+	};
+	struct pml_outstanding *o, zero = {};
+	struct pml_alloc *prev;
+
+	o = bpf_map_lookup_elem(&outstanding, &okey);
+	if (!o) {
+		long err = bpf_map_update_elem(&outstanding, &okey, &zero, BPF_NOEXIST);
+
+		if (err && err != -EEXIST) {
+			stat_inc(STAT_OUTSTANDING_FULL);
+			return;
+		}
+		o = bpf_map_lookup_elem(&outstanding, &okey);
+		if (!o) {
+			stat_inc(STAT_OUTSTANDING_FULL);
+			return;
+		}
+	}
+
+	if (bpf_map_update_elem(&allocs, &key, &val, BPF_NOEXIST)) {
+		/* Either the map is full, or the address is live in our books
+		 * because its free was not seen: retire the stale record. */
+		prev = bpf_map_lookup_elem(&allocs, &key);
+		if (!prev) {
+			stat_inc(STAT_LIVE_FULL);
+			return;
+		}
+		account_free(tgid, prev);
+		stat_inc(STAT_REPLACED);
+		if (bpf_map_update_elem(&allocs, &key, &val, BPF_ANY)) {
+			stat_inc(STAT_LIVE_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&o->bytes, (__s64)size);
+	__sync_fetch_and_add(&o->count, 1);
+	stat_inc(STAT_ALLOCS);
+	stat_inc(layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
+}
+
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr,
+				       __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pml_proc *proc;
+	struct thread_state *t;
+
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc)
+		return 0;
+	t = thread_get(true);
+	if (!t) {
+		stat_inc(STAT_THREADS_FULL);
+		return 0;
+	}
+	if (t->depth) {
+		/* Inner layer of a call already being recorded. */
+		if (t->depth < 64)
+			t->depth++;
+		stat_inc(STAT_NESTED);
+		return 0;
+	}
+	t->depth = 1;
+	t->size = size;
+	t->kind = kind;
+	t->memptr = memptr;
+	t->old_addr = old;
+	t->old_found = 0;
+	t->layer = (__u32)bpf_get_attach_cookie(ctx);
+
+	if (kind == KIND_REALLOC && old) {
+		/* Retire the old block now: once realloc frees it, another
+		 * thread may be handed the same address before we return. */
+		struct pml_alloc_key key = { .pid = tgid, .addr = old };
+		struct pml_alloc *a = bpf_map_lookup_elem(&allocs, &key);
+
+		if (a) {
+			t->old = *a;
+			if (!bpf_map_delete_elem(&allocs, &key))
+				t->old_found = 1;
+		}
+	}
+	t->stack_id = capture_stack(ctx, tgid, proc);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
+}
+
+static __always_inline bool calloc_overflows(__u64 nmemb, __u64 size)
+{
+	__u64 limit;
+
+	if (!nmemb)
+		return false;
+	limit = ~0ULL / nmemb;
+	/* Keep clang from folding this into a 128-bit multiply. */
+	asm volatile("" : "+r"(limit));
+	return size > limit;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 nmemb, __u64 size)
+{
+	/* An overflowing calloc fails; record nothing. */
+	if (calloc_overflows(nmemb, size))
+		return 0;
+	return alloc_enter(ctx, nmemb * size, 0, 0, KIND_MALLOC);
+}
+
+/* PyObject_Calloc & co. take (ctx, nelem, elsize) in the internal layer;
+ * the public one takes (nelem, elsize): the attach table picks. */
+SEC("uprobe")
+int BPF_KPROBE(ctx_calloc_enter, void *actx, __u64 nmemb, __u64 size)
+{
+	/* An overflowing calloc fails; record nothing. */
+	if (calloc_overflows(nmemb, size))
+		return 0;
+	return alloc_enter(ctx, nmemb * size, 0, 0, KIND_MALLOC);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ctx_malloc_enter, void *actx, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 old, __u64 size)
+{
+	return alloc_enter(ctx, size, old, 0, KIND_REALLOC);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ctx_realloc_enter, void *actx, __u64 old, __u64 size)
+{
+	return alloc_enter(ctx, size, old, 0, KIND_REALLOC);
+}
+
+/* aligned_alloc(alignment, size), memalign(alignment, size) */
+SEC("uprobe")
+int BPF_KPROBE(aligned_enter, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
+}
+
+/* posix_memalign(void **memptr, alignment, size) */
+SEC("uprobe")
+int BPF_KPROBE(memptr_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, size, 0, memptr, KIND_MEMPTR);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit, __u64 ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct thread_state *t;
+	__u64 addr = ret;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	t = thread_get(false);
+	if (!t || !t->depth) {
+		stat_inc(STAT_MISSED_ENTRY);
+		return 0;
+	}
+	if (--t->depth)
+		return 0;
+
+	if (t->kind == KIND_MEMPTR) {
+		addr = 0;
+		if (ret == 0 && t->memptr)
+			bpf_probe_read_user(&addr, sizeof(addr), (void *)t->memptr);
+	}
+
+	if (t->kind == KIND_REALLOC) {
+		if (!addr && t->size) {
+			/* Failed: the old block is still the caller's. */
+			if (t->old_found) {
+				struct pml_alloc_key key = { .pid = tgid, .addr = t->old_addr };
+
+				if (bpf_map_update_elem(&allocs, &key, &t->old, BPF_NOEXIST))
+					account_free(tgid, &t->old);
+			}
+			stat_inc(STAT_ALLOC_FAILED);
+			return 0;
+		}
+		if (t->old_found) {
+			account_free(tgid, &t->old);
+			stat_inc(STAT_FREES);
+		} else if (t->old_addr) {
+			stat_inc(STAT_UNKNOWN_FREE);
+		}
+		if (!addr)
+			return 0;	/* realloc(p, 0) freed p */
+	}
+
+	if (!addr) {
+		stat_inc(STAT_ALLOC_FAILED);
+		return 0;
+	}
+	record_alloc(tgid, addr, t->size, t->stack_id, t->layer);
+	return 0;
+}
+
+static __always_inline int free_common(__u64 addr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pml_alloc_key key = { .pid = tgid, .addr = addr };
+	struct thread_state *t;
+	struct pml_alloc *a, copy;
+
+	if (!addr)
+		return 0;
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	t = thread_get(true);
+	if (t && t->depth) {
+		/* A free inside a probed allocator call (pymalloc's realloc
+		 * freeing the old block): the outer call accounts for it. */
+		stat_inc(STAT_NESTED);
+		return 0;
+	}
+	a = bpf_map_lookup_elem(&allocs, &key);
+	if (a) {
+		copy = *a;
+		if (!bpf_map_delete_elem(&allocs, &key)) {
+			account_free(tgid, &copy);
+			stat_inc(STAT_FREES);
+		}
+	} else if (t && t->last_free == addr) {
+		/* Inner layer of a free already accounted (PyObject_Free ->
+		 * PyMem_RawFree -> free). */
+		stat_inc(STAT_NESTED);
+	} else {
+		stat_inc(STAT_UNKNOWN_FREE);
+	}
+	if (t)
+		t->last_free = addr;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 addr)
+{
+	return free_common(addr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ctx_free_enter, void *actx, __u64 addr)
+{
+	return free_common(addr);
+}
+
+/*
+ * The floor for `make bench`: a probe that only counts, attached at the
+ * function entries, as a naive tool would.
+ */
+SEC("uprobe")
+int BPF_KPROBE(count_enter)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	stat_inc(STAT_ALLOCS);
+	return 0;
+}

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pymemleak.skel.h"
+#include "tracer.h"
+
+struct pml_tracer {
+	struct pymemleak_bpf *skel;
+	struct ring_buffer *rb;
+	void (*stack_cb)(uint32_t pid, uint64_t stack_id, void *ctx);
+	void *stack_ctx;
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+	int ncpus;
+};
+
+static const char *const stat_names[STAT__MAX] = {
+	[STAT_ALLOCS] = "allocs",
+	[STAT_FREES] = "frees",
+	[STAT_ALLOC_FAILED] = "failed_allocs",
+	[STAT_LIVE_FULL] = "live_map_full",
+	[STAT_OUTSTANDING_FULL] = "outstanding_map_full",
+	[STAT_STACKS_FULL] = "stack_map_full",
+	[STAT_MISSED_ENTRY] = "exit_without_entry",
+	[STAT_UNKNOWN_FREE] = "unknown_frees",
+	[STAT_NESTED] = "nested_calls",
+	[STAT_REPLACED] = "reused_before_free",
+	[STAT_THREADS_FULL] = "thread_state_unavailable",
+	[STAT_STACK_TRUNCATED] = "stack_truncated",
+	[STAT_STACK_READ_FAULT] = "stack_read_fault",
+	[STAT_NO_GIL] = "no_gil",
+	[STAT_NO_PYSTATE] = "no_python_thread",
+	[STAT_RAW_ALLOCS] = "raw_layer_allocs",
+	[STAT_OBJ_ALLOCS] = "object_layer_allocs",
+	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
+};
+
+const char *tracer__stat_name(unsigned int i)
+{
+	return i < STAT__MAX && stat_names[i] ? stat_names[i] : "?";
+}
+
+static struct bpf_program *prog_of(struct pml_tracer *t, enum pml_prog p)
+{
+	struct pymemleak_bpf *s = t->skel;
+
+	switch (p) {
+	case PROG_MALLOC: return s->progs.malloc_enter;
+	case PROG_CALLOC: return s->progs.calloc_enter;
+	case PROG_REALLOC: return s->progs.realloc_enter;
+	case PROG_FREE: return s->progs.free_enter;
+	case PROG_CTX_MALLOC: return s->progs.ctx_malloc_enter;
+	case PROG_CTX_CALLOC: return s->progs.ctx_calloc_enter;
+	case PROG_CTX_REALLOC: return s->progs.ctx_realloc_enter;
+	case PROG_CTX_FREE: return s->progs.ctx_free_enter;
+	case PROG_ALIGNED: return s->progs.aligned_enter;
+	case PROG_MEMPTR: return s->progs.memptr_enter;
+	case PROG_COUNT: return s->progs.count_enter;
+	default: return NULL;
+	}
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG || !getenv("PYMEMLEAK_LIBBPF_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int on_new_stack(void *ctx, void *data, size_t len)
+{
+	struct pml_tracer *t = ctx;
+	struct pml_stack_key k;
+
+	if (len < sizeof(k) || !t->stack_cb)
+		return 0;
+	memcpy(&k, data, sizeof(k));
+	t->stack_cb(k.pid, k.stack_id, t->stack_ctx);
+	return 0;
+}
+
+int tracer__events_fd(struct pml_tracer *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+int tracer__new_stacks(struct pml_tracer *t, void (*cb)(uint32_t pid, uint64_t stack_id, void *ctx),
+		       void *ctx)
+{
+	int n;
+
+	t->stack_cb = cb;
+	t->stack_ctx = ctx;
+	n = ring_buffer__consume(t->rb);
+	t->stack_cb = NULL;
+	return n;
+}
+
+struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size_t whylen)
+{
+	struct pml_tracer *t;
+	int err;
+
+	libbpf_set_print(libbpf_quiet);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		err = t->ncpus ? t->ncpus : -EINVAL;
+		snprintf(why, whylen, "cannot count possible CPUs");
+		goto out_free;
+	}
+	t->skel = pymemleak_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		snprintf(why, whylen, "cannot open BPF object: %s", strerror(-err));
+		goto out_free;
+	}
+	t->skel->rodata->epoch_shift = o->epoch_shift;
+	t->skel->rodata->max_depth = o->max_depth;
+	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
+	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.outstanding, o->max_outstanding);
+	bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
+
+	err = pymemleak_bpf__load(t->skel);
+	if (err) {
+		snprintf(why, whylen, "cannot load BPF programs: %s", strerror(-err));
+		goto out_destroy;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.new_stacks), on_new_stack, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		snprintf(why, whylen, "cannot set up the ring buffer: %s", strerror(-err));
+		goto out_destroy;
+	}
+	return t;
+
+out_destroy:
+	pymemleak_bpf__destroy(t->skel);
+out_free:
+	free(t);
+	errno = -err;
+	return NULL;
+}
+
+void tracer__destroy(struct pml_tracer *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t->links);
+	ring_buffer__free(t->rb);
+	pymemleak_bpf__destroy(t->skel);
+	free(t);
+}
+
+int tracer__add_proc(struct pml_tracer *t, uint32_t pid, const struct pml_proc *p)
+{
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &pid, p, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Delete the keys of `fd` (keysz bytes, at most 32) for which keep() says
+ * no. Keys are collected first and deleted after: deleting under
+ * bpf_map_get_next_key makes a hash map restart its walk.
+ */
+static size_t delete_keys(int fd, size_t keysz, bool (*doomed)(const void *key, int fd, void *ctx),
+			  void *ctx)
+{
+	unsigned char cur[32], *prev = NULL, *victims = NULL, *nv;
+	size_t n = 0, cap = 0, i, deleted = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, cur)) {
+		if (doomed(cur, fd, ctx)) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				nv = realloc(victims, cap * keysz);
+				if (!nv)
+					break;
+				victims = nv;
+			}
+			memcpy(victims + n * keysz, cur, keysz);
+			n++;
+		}
+		if (!prev)
+			prev = malloc(32);
+		if (!prev)
+			break;
+		memcpy(prev, cur, keysz);
+	}
+	for (i = 0; i < n; i++)
+		if (!bpf_map_delete_elem(fd, victims + i * keysz))
+			deleted++;
+	free(prev);
+	free(victims);
+	return deleted;
+}
+
+static bool key_of_pid(const void *key, int fd, void *ctx)
+{
+	uint32_t kpid;
+
+	(void)fd;
+	memcpy(&kpid, key, sizeof(kpid));
+	return kpid == *(uint32_t *)ctx;
+}
+
+int tracer__del_proc(struct pml_tracer *t, uint32_t pid)
+{
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &pid);
+	delete_keys(bpf_map__fd(t->skel->maps.allocs), sizeof(struct pml_alloc_key), key_of_pid,
+		    &pid);
+	delete_keys(bpf_map__fd(t->skel->maps.outstanding), sizeof(struct pml_outstanding_key),
+		    key_of_pid, &pid);
+	delete_keys(bpf_map__fd(t->skel->maps.stacks), sizeof(struct pml_stack_key), key_of_pid,
+		    &pid);
+	return 0;
+}
+
+int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
+		   uint64_t off, bool ret, uint32_t layer)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = layer);
+	struct bpf_program *p = prog_of(t, prog);
+	struct bpf_link *l, **nl;
+	int n = ret ? 2 : 1, i, err;
+
+	if (!p)
+		return -EINVAL;
+	if (t->nlinks + n > t->caplinks) {
+		size_t cap = t->caplinks ? t->caplinks * 2 : 64;
+
+		nl = realloc(t->links, cap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		t->links = nl;
+		t->caplinks = cap;
+	}
+	for (i = 0; i < n; i++) {
+		opts.retprobe = i == 1;
+		l = bpf_program__attach_uprobe_opts(i ? t->skel->progs.alloc_exit : p, pid, path,
+						    off, &opts);
+		if (!l) {
+			err = -errno;
+			if (i) {
+				/* Keep entry and return probes paired. */
+				bpf_link__destroy(t->links[--t->nlinks]);
+			}
+			return err;
+		}
+		t->links[t->nlinks++] = l;
+	}
+	return 0;
+}
+
+size_t tracer__nlinks(const struct pml_tracer *t)
+{
+	return t->nlinks;
+}
+
+int tracer__drain(struct pml_tracer *t,
+		  int (*cb)(const struct pml_outstanding_key *k, const struct pml_outstanding *v,
+			    void *ctx),
+		  void *ctx)
+{
+	int fd = bpf_map__fd(t->skel->maps.outstanding);
+	struct pml_outstanding_key key, next, *prev = NULL;
+	struct pml_outstanding val;
+	int err;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &val))
+			continue;	/* deleted meanwhile */
+		err = cb(&key, &val, ctx);
+		if (err)
+			return err;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static bool key_is_empty_past(const void *key, int fd, void *ctx)
+{
+	const struct pml_outstanding_key *k = key;
+	struct pml_outstanding val;
+
+	return k->epoch < *(uint32_t *)ctx && !bpf_map_lookup_elem(fd, k, &val) &&
+	       val.count == 0;
+}
+
+size_t tracer__trim(struct pml_tracer *t, uint32_t before)
+{
+	return delete_keys(bpf_map__fd(t->skel->maps.outstanding),
+			   sizeof(struct pml_outstanding_key), key_is_empty_past, &before);
+}
+
+static size_t count_keys(int fd, size_t keysz)
+{
+	unsigned char keys[2][32];
+	size_t n = 0;
+
+	(void)keysz;
+	if (bpf_map_get_next_key(fd, NULL, keys[0]))
+		return 0;
+	do
+		n++;
+	while (!bpf_map_get_next_key(fd, keys[(n - 1) & 1], keys[n & 1]));
+	return n;
+}
+
+void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks)
+{
+	*outstanding = count_keys(bpf_map__fd(t->skel->maps.outstanding),
+				  sizeof(struct pml_outstanding_key));
+	*stacks = count_keys(bpf_map__fd(t->skel->maps.stacks), sizeof(struct pml_stack_key));
+}
+
+int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct pml_stack *out)
+{
+	struct pml_stack_key key = { .pid = pid, .stack_id = stack_id };
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stacks), &key, out))
+		return -errno;
+	return 0;
+}
+
+int tracer__stats(struct pml_tracer *t, uint64_t out[STAT__MAX])
+{
+	int fd = bpf_map__fd(t->skel->maps.stats);
+	uint64_t *vals;
+	uint32_t i;
+	int c;
+
+	vals = calloc(t->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (i = 0; i < STAT__MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (c = 0; c < t->ncpus; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}

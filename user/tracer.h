@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The only user of the BPF skeleton: open, size the maps, load, attach
+ * probes from a plan, read and trim the maps.
+ */
+#ifndef PML_TRACER_H
+#define PML_TRACER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pymemleak.h"
+
+/* Entry programs; one return program serves them all. */
+enum pml_prog {
+	PROG_MALLOC = 0,	/* f(size) */
+	PROG_CALLOC,		/* f(nmemb, size) */
+	PROG_REALLOC,		/* f(ptr, size) */
+	PROG_FREE,		/* f(ptr) */
+	PROG_CTX_MALLOC,	/* f(ctx, size): pymalloc internals */
+	PROG_CTX_CALLOC,	/* f(ctx, nmemb, size) */
+	PROG_CTX_REALLOC,	/* f(ctx, ptr, size) */
+	PROG_CTX_FREE,		/* f(ctx, ptr) */
+	PROG_ALIGNED,		/* f(align, size): aligned_alloc, memalign */
+	PROG_MEMPTR,		/* posix_memalign(memptr, align, size) */
+	PROG_COUNT,		/* counting-only floor for the benchmark */
+	PROG__MAX,
+};
+
+struct pml_tracer_opts {
+	uint32_t max_allocs;	/* live allocations tracked */
+	uint32_t max_stacks;	/* distinct stacks */
+	uint32_t max_outstanding; /* (stack, epoch) pairs */
+	uint32_t max_procs;
+	uint32_t max_depth;	/* Python frames per stack */
+	uint32_t epoch_shift;	/* epoch length = 1 << shift ns */
+};
+
+struct pml_tracer;
+
+/* Open and load. NULL with errno set; *why gets a short reason. */
+struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size_t whylen);
+void tracer__destroy(struct pml_tracer *t);	/* NULL-safe; detaches everything */
+
+int tracer__add_proc(struct pml_tracer *t, uint32_t pid, const struct pml_proc *p);
+/* Stop tracing pid and drop everything the maps hold for it. */
+int tracer__del_proc(struct pml_tracer *t, uint32_t pid);
+
+/*
+ * Attach `prog` at file offset `off` of `path`, filtered to pid (-1: any
+ * process; BPF still filters on `procs`). With `ret` a return probe is
+ * attached at the same site. `layer` becomes the BPF cookie.
+ * Returns 0 or -errno.
+ */
+int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
+		   uint64_t off, bool ret, uint32_t layer);
+size_t tracer__nlinks(const struct pml_tracer *t);
+
+/* Call cb for every entry of `outstanding`. Returns 0, -errno, or cb's
+ * non-zero value. */
+int tracer__drain(struct pml_tracer *t,
+		  int (*cb)(const struct pml_outstanding_key *k, const struct pml_outstanding *v,
+			    void *ctx),
+		  void *ctx);
+
+/* Delete `outstanding` entries of epochs before `before` whose count is 0:
+ * nothing can add to a past epoch, so this cannot race the probes.
+ * Returns the number deleted. */
+size_t tracer__trim(struct pml_tracer *t, uint32_t before);
+
+/* Entries in `outstanding` and `allocs` now (for the occupancy report). */
+void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks);
+
+int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct pml_stack *out);
+
+/* An fd that polls readable when new stacks were interned. */
+int tracer__events_fd(struct pml_tracer *t);
+
+/* Hand every new-stack notice to cb. Returns the count or -errno. */
+int tracer__new_stacks(struct pml_tracer *t, void (*cb)(uint32_t pid, uint64_t stack_id, void *ctx),
+		       void *ctx);
+
+/* Sum of the per-CPU STAT_* counters. */
+int tracer__stats(struct pml_tracer *t, uint64_t out[STAT__MAX]);
+
+/* Name of STAT_* i, e.g. "live_map_full". */
+const char *tracer__stat_name(unsigned int i);
+
+#endif
