@@ -646,9 +646,10 @@ static void report__losses(FILE *out, const struct pml_procinfo *p, const char *
 		label = "";
 	}
 	if (p->sym_failures) {
-		fprintf(out, LABEL "%llu symbolization failures: %s\n", label,
+		fprintf(out, LABEL "%llu frames shown as <unknown>: %s\n", label,
 			(unsigned long long)p->sym_failures,
-			"code objects freed before symbolization");
+			"code object gone before it was read (module code run by an import, "
+			"exec'd code)");
 		label = "";
 	}
 	if (*label)

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Allocation-heavy loop for bench/run.sh.
+
+Usage: workload.py ITERATIONS [--wait]
+
+Each iteration allocates small objects (list, dict, str, bytes, tuple) and,
+every 8th iteration, a bytes object larger than 512 bytes (served by the raw
+layer, not pymalloc). Objects are kept in a ring of recent slots so that they
+die a few thousand iterations later, like a service's working set, not at once.
+
+Only the hot loop is timed: "LOOP <seconds> <iterations>" on stdout.
+With --wait the script prints "READY <pid>" and waits for a line on stdin
+before the loop (so a tracer can attach first), and for another after it (so
+the tracer can be stopped while the process is still alive).
+"""
+import os
+import sys
+import time
+
+RING = 4096
+
+
+def hot(n):
+    ring = [None] * RING
+    big = b"B" * 700
+    for i in range(n):
+        s = "key-%d" % i
+        d = {"id": i, "name": s, "tags": [s, i]}
+        t = (i, s, d)
+        b = s.encode() + b"-payload"
+        if i & 7 == 0:
+            b = big + b
+        ring[i & (RING - 1)] = [t, b, d]
+    return ring
+
+
+def main():
+    n = int(sys.argv[1])
+    wait = "--wait" in sys.argv[2:]
+    if wait:
+        print("READY %d" % os.getpid(), flush=True)
+        sys.stdin.readline()
+    t0 = time.perf_counter()
+    hot(n)
+    dt = time.perf_counter() - t0
+    print("LOOP %.6f %d" % (dt, n), flush=True)
+    if wait:
+        sys.stdin.readline()
+
+
+main()
