@@ -47,7 +47,7 @@ struct pml_row {
 /* Coverage verdict of one process. */
 struct pml_coverage {
 	bool complete;
-	char reason[256];	/* why partial (or what complete rests on) */
+	char reason[512];	/* why partial (or what complete rests on) */
 };
 
 /*

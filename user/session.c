@@ -310,6 +310,26 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 		p->exited = g->exited;
 		p->cov.complete = g->t.complete;
 		snprintf(p->cov.reason, sizeof(p->cov.reason), "%s", g->t.coverage);
+		/* Measured, not assumed: an address handed out again before we saw
+		 * its free means frees bypass the probes. */
+		if (stats[STAT_REPLACED] * 100 > stats[STAT_ALLOCS] && stats[STAT_ALLOCS] > 1000) {
+			char measured[160];
+
+			snprintf(measured, sizeof(measured),
+				 "; measured: %.1f%% of allocations were reused before their free "
+				 "was seen",
+				 100.0 * stats[STAT_REPLACED] / stats[STAT_ALLOCS]);
+			if (p->cov.complete) {
+				p->cov.complete = false;
+				snprintf(p->cov.reason, sizeof(p->cov.reason), "frees are being missed%s",
+					 measured);
+			} else {
+				size_t len = strlen(p->cov.reason);
+
+				snprintf(p->cov.reason + len, sizeof(p->cov.reason) - len, "%s",
+					 measured);
+			}
+		}
 		if (stats[STAT_LIVE_FULL] || stats[STAT_OUTSTANDING_FULL]) {
 			p->cov.complete = false;
 			snprintf(p->cov.reason, sizeof(p->cov.reason),

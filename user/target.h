@@ -63,7 +63,7 @@ struct pml_target {
 	struct pml_probe probes[PML_MAX_PROBES];
 	size_t nprobes;
 	bool complete;			/* the plan sees every allocation */
-	char coverage[256];		/* why complete, or why partial */
+	char coverage[512];		/* why complete, or why partial */
 };
 
 struct pml_target_opts {
