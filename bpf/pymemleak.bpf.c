@@ -82,11 +82,17 @@ struct {
 	__type(value, struct thread_state);
 } threads SEC(".maps");
 
+/* Loss and bookkeeping counters per traced process; entries are created by
+ * userspace with the process, so the probes only look up. */
+struct pml_stats {
+	__u64 v[STAT__MAX];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STAT__MAX);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);	/* resized with procs */
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct pml_stats);
 } stats SEC(".maps");
 
 /* New stacks, so userspace symbolizes them while their code objects live. */
@@ -103,12 +109,12 @@ struct {
 	__type(value, struct pml_stack);
 } scratch SEC(".maps");
 
-static __always_inline void stat_inc(__u32 idx)
+static __always_inline void stat_inc(__u32 tgid, __u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	struct pml_stats *st = bpf_map_lookup_elem(&stats, &tgid);
 
-	if (v)
-		*v += 1;	/* per-CPU slot: no atomic needed */
+	if (st && idx < STAT__MAX)
+		st->v[idx] += 1;	/* per-CPU value: no atomic needed */
 }
 
 static __always_inline struct thread_state *thread_get(bool create)
@@ -171,22 +177,22 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, __u32 tgid,
 	key.stack_id = h;
 
 	if (st->flags & PML_STACK_TRUNCATED)
-		stat_inc(STAT_STACK_TRUNCATED);
+		stat_inc(tgid, STAT_STACK_TRUNCATED);
 	if (st->flags & PML_STACK_READ_FAULT)
-		stat_inc(STAT_STACK_READ_FAULT);
+		stat_inc(tgid, STAT_STACK_READ_FAULT);
 	if (st->flags & PML_STACK_NO_GIL)
-		stat_inc(STAT_NO_GIL);
+		stat_inc(tgid, STAT_NO_GIL);
 	if (st->flags & PML_STACK_NO_PYSTATE)
-		stat_inc(STAT_NO_PYSTATE);
+		stat_inc(tgid, STAT_NO_PYSTATE);
 
 	if (!bpf_map_lookup_elem(&stacks, &key)) {
 		long err = bpf_map_update_elem(&stacks, &key, st, BPF_NOEXIST);
 
 		if (!err) {
 			if (bpf_ringbuf_output(&new_stacks, &key, sizeof(key), 0))
-				stat_inc(STAT_STACK_EVENTS_LOST);
+				stat_inc(tgid, STAT_STACK_EVENTS_LOST);
 		} else if (err != -EEXIST) {
-			stat_inc(STAT_STACKS_FULL);
+			stat_inc(tgid, STAT_STACKS_FULL);
 		}
 	}
 	return h;
@@ -232,12 +238,12 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		long err = bpf_map_update_elem(&outstanding, &okey, &zero, BPF_NOEXIST);
 
 		if (err && err != -EEXIST) {
-			stat_inc(STAT_OUTSTANDING_FULL);
+			stat_inc(tgid, STAT_OUTSTANDING_FULL);
 			return;
 		}
 		o = bpf_map_lookup_elem(&outstanding, &okey);
 		if (!o) {
-			stat_inc(STAT_OUTSTANDING_FULL);
+			stat_inc(tgid, STAT_OUTSTANDING_FULL);
 			return;
 		}
 	}
@@ -247,20 +253,20 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		 * because its free was not seen: retire the stale record. */
 		prev = bpf_map_lookup_elem(&allocs, &key);
 		if (!prev) {
-			stat_inc(STAT_LIVE_FULL);
+			stat_inc(tgid, STAT_LIVE_FULL);
 			return;
 		}
 		account_free(tgid, prev);
-		stat_inc(STAT_REPLACED);
+		stat_inc(tgid, STAT_REPLACED);
 		if (bpf_map_update_elem(&allocs, &key, &val, BPF_ANY)) {
-			stat_inc(STAT_LIVE_FULL);
+			stat_inc(tgid, STAT_LIVE_FULL);
 			return;
 		}
 	}
 	__sync_fetch_and_add(&o->bytes, (__s64)size);
 	__sync_fetch_and_add(&o->count, 1);
-	stat_inc(STAT_ALLOCS);
-	stat_inc(layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
+	stat_inc(tgid, STAT_ALLOCS);
+	stat_inc(tgid, layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
 }
 
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr,
@@ -276,14 +282,14 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 		return 0;
 	t = thread_get(true);
 	if (!t) {
-		stat_inc(STAT_THREADS_FULL);
+		stat_inc(tgid, STAT_THREADS_FULL);
 		return 0;
 	}
 	if (t->depth) {
 		/* Inner layer of a call already being recorded. */
 		if (t->depth < 64)
 			t->depth++;
-		stat_inc(STAT_NESTED);
+		stat_inc(tgid, STAT_NESTED);
 		return 0;
 	}
 	t->depth = 1;
@@ -392,7 +398,7 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 		return 0;
 	t = thread_get(false);
 	if (!t || !t->depth) {
-		stat_inc(STAT_MISSED_ENTRY);
+		stat_inc(tgid, STAT_MISSED_ENTRY);
 		return 0;
 	}
 	if (--t->depth)
@@ -413,21 +419,21 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 				if (bpf_map_update_elem(&allocs, &key, &t->old, BPF_NOEXIST))
 					account_free(tgid, &t->old);
 			}
-			stat_inc(STAT_ALLOC_FAILED);
+			stat_inc(tgid, STAT_ALLOC_FAILED);
 			return 0;
 		}
 		if (t->old_found) {
 			account_free(tgid, &t->old);
-			stat_inc(STAT_FREES);
+			stat_inc(tgid, STAT_FREES);
 		} else if (t->old_addr) {
-			stat_inc(STAT_UNKNOWN_FREE);
+			stat_inc(tgid, STAT_UNKNOWN_FREE);
 		}
 		if (!addr)
 			return 0;	/* realloc(p, 0) freed p */
 	}
 
 	if (!addr) {
-		stat_inc(STAT_ALLOC_FAILED);
+		stat_inc(tgid, STAT_ALLOC_FAILED);
 		return 0;
 	}
 	record_alloc(tgid, addr, t->size, t->stack_id, t->layer);
@@ -450,7 +456,7 @@ static __always_inline int free_common(__u64 addr)
 	if (t && t->depth) {
 		/* A free inside a probed allocator call (pymalloc's realloc
 		 * freeing the old block): the outer call accounts for it. */
-		stat_inc(STAT_NESTED);
+		stat_inc(tgid, STAT_NESTED);
 		return 0;
 	}
 	a = bpf_map_lookup_elem(&allocs, &key);
@@ -458,14 +464,14 @@ static __always_inline int free_common(__u64 addr)
 		copy = *a;
 		if (!bpf_map_delete_elem(&allocs, &key)) {
 			account_free(tgid, &copy);
-			stat_inc(STAT_FREES);
+			stat_inc(tgid, STAT_FREES);
 		}
 	} else if (t && t->last_free == addr) {
 		/* Inner layer of a free already accounted (PyObject_Free ->
 		 * PyMem_RawFree -> free). */
-		stat_inc(STAT_NESTED);
+		stat_inc(tgid, STAT_NESTED);
 	} else {
-		stat_inc(STAT_UNKNOWN_FREE);
+		stat_inc(tgid, STAT_UNKNOWN_FREE);
 	}
 	if (t)
 		t->last_free = addr;
@@ -495,6 +501,6 @@ int BPF_KPROBE(count_enter)
 
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
-	stat_inc(STAT_ALLOCS);
+	stat_inc(tgid, STAT_ALLOCS);
 	return 0;
 }

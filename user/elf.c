@@ -42,14 +42,14 @@ struct strtab {
 };
 
 struct symtab {
-	uint64_t off;		/* of the first Elf64_Sym */
+	uint64_t off; /* of the first Elf64_Sym */
 	uint32_t count;
 	struct strtab str;
 };
 
 /* A named symbol in the name index. */
 struct name_ent {
-	const char *name;	/* checked NUL-terminated in its table */
+	const char *name; /* checked NUL-terminated in its table */
 	uint32_t idx;
 	uint8_t rank;
 };
@@ -57,7 +57,7 @@ struct name_ent {
 /* A function symbol in the address index. */
 struct addr_ent {
 	uint64_t value;
-	uint64_t end;		/* value + size, saturated */
+	uint64_t end; /* value + size, saturated */
 	uint32_t idx;
 	uint16_t shndx;
 	uint8_t dynamic;
@@ -67,7 +67,7 @@ struct addr_ent {
 struct pml_elf {
 	const uint8_t *img;
 	size_t len;
-	void *map;		/* elf__open_file's mapping, or NULL */
+	void *map; /* elf__open_file's mapping, or NULL */
 	size_t map_len;
 
 	uint16_t type;
@@ -75,9 +75,9 @@ struct pml_elf {
 	uint32_t phnum;
 	uint64_t shoff;
 	uint32_t shnum;
-	struct strtab shstr;	/* size 0: no section names */
+	struct strtab shstr; /* size 0: no section names */
 
-	struct symtab sym;	/* count 0: absent */
+	struct symtab sym; /* count 0: absent */
 	struct symtab dynsym;
 
 	uint64_t dyn_off;
@@ -91,11 +91,11 @@ struct pml_elf {
 	uint64_t text_size;
 
 	/* Built by the first lookup that needs them; freed by elf__close. */
-	struct name_ent *name_idx[2];	/* [0] .symtab, [1] .dynsym; sorted by name */
+	struct name_ent *name_idx[2]; /* [0] .symtab, [1] .dynsym; sorted by name */
 	uint32_t name_n[2];
 	bool name_built;
 	struct addr_ent *addr_idx;
-	uint64_t *addr_maxend;	/* max end over addr_idx[0..i] */
+	uint64_t *addr_maxend; /* max end over addr_idx[0..i] */
 	uint32_t addr_n;
 	bool addr_built;
 };
@@ -184,7 +184,8 @@ static int load_phdrs(struct pml_elf *e, const Elf64_Ehdr *eh, uint32_t phnum)
 
 	if (!phnum)
 		return 0;
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || !array_ok(e->len, eh->e_phoff, phnum, sizeof(ph)))
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    !array_ok(e->len, eh->e_phoff, phnum, sizeof(ph)))
 		return -EINVAL;
 	e->phoff = eh->e_phoff;
 	e->phnum = phnum;
@@ -671,9 +672,9 @@ static int cmp_addr(const void *a, const void *b)
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
 	if (x->dynamic != y->dynamic)
-		return x->dynamic ? -1 : 1;	/* .symtab preferred */
+		return x->dynamic ? -1 : 1; /* .symtab preferred */
 	if (x->idx != y->idx)
-		return x->idx > y->idx ? -1 : 1;	/* lower index preferred */
+		return x->idx > y->idx ? -1 : 1; /* lower index preferred */
 	return 0;
 }
 
@@ -705,8 +706,8 @@ static int ensure_addr_idx(const struct pml_elf *ce)
 			if (!sym_is_func(&s) || !str_at(e, &t->str, s.st_name))
 				continue;
 			idx[n].value = s.st_value;
-			idx[n].end = s.st_value > UINT64_MAX - s.st_size ? UINT64_MAX :
-									  s.st_value + s.st_size;
+			idx[n].end = s.st_value > UINT64_MAX - s.st_size ? UINT64_MAX
+									 : s.st_value + s.st_size;
 			idx[n].idx = i;
 			idx[n].shndx = s.st_shndx;
 			idx[n].dynamic = which == 1;
@@ -724,8 +725,7 @@ static int ensure_addr_idx(const struct pml_elf *ce)
 	return 0;
 }
 
-static void addr_ent_sym(const struct pml_elf *e, const struct addr_ent *a,
-			 struct pml_elf_sym *out)
+static void addr_ent_sym(const struct pml_elf *e, const struct addr_ent *a, struct pml_elf_sym *out)
 {
 	const struct symtab *t = table_of(e, a->dynamic);
 	Elf64_Sym s;
@@ -863,8 +863,7 @@ const uint8_t *elf__bytes_at(const struct pml_elf *e, uint64_t vaddr, size_t *le
 	return e->img + off;
 }
 
-int elf__for_each_needed(const struct pml_elf *e, int (*cb)(const char *name, void *ctx),
-			 void *ctx)
+int elf__for_each_needed(const struct pml_elf *e, int (*cb)(const char *name, void *ctx), void *ctx)
 {
 	Elf64_Dyn d;
 

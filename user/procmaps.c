@@ -17,7 +17,7 @@
 #include "procmaps.h"
 
 /* Largest maps text procmaps__read accepts (~500k lines of 130 bytes). */
-#define PML_MAPS_READ_MAX (64u << 20)
+#define PML_MAPS_READ_MAX  (64u << 20)
 #define PML_MAPS_READ_INIT (64u << 10)
 
 struct cursor {
@@ -178,7 +178,7 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 		p = nl ? nl + 1 : end;
 	}
 	if (n < lines)
-		memset(&v[n], 0, sizeof(v[n]));	/* scratch of a rejected line */
+		memset(&v[n], 0, sizeof(v[n])); /* scratch of a rejected line */
 
 	if (!n) {
 		free(v);

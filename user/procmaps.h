@@ -16,11 +16,11 @@
 struct pml_mapping {
 	uint64_t start;
 	uint64_t end;
-	uint64_t offset;	/* file offset of start */
+	uint64_t offset; /* file offset of start */
 	uint64_t inode;
 	uint32_t dev_major;
 	uint32_t dev_minor;
-	bool r, w, x, p;	/* permissions; p = private */
+	bool r, w, x, p;	 /* permissions; p = private */
 	char path[PML_PATH_MAX]; /* "" for anonymous; " (deleted)" kept as is */
 };
 

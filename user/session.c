@@ -286,12 +286,12 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 	uint64_t stats[STAT__MAX];
 	size_t i, j, emu;
 
-	tracer__stats(s->tr, stats);
 	*n = 0;
 	for (i = 0; i < s->n; i++) {
 		struct tgt *g = &s->tg[i];
 		struct pml_procinfo *p = &pi[(*n)++];
 
+		tracer__stats(s->tr, g->t.pid, stats);
 		memset(p, 0, sizeof(*p));
 		p->pid = g->t.pid;
 		snprintf(p->cmdline, sizeof(p->cmdline), "%s", g->t.cmdline);
@@ -407,7 +407,10 @@ static int trace_loop(struct session *s)
 		if (end && now >= end)
 			return 0;
 		if (now >= next) {
-			if (!s->o->quiet)
+			/* Every interval feeds the growth series, printed or not. */
+			if (s->o->quiet)
+				snapshot(s);
+			else
 				report(s, false);
 			next += s->o->interval_s * 1e9;
 		}

@@ -130,6 +130,7 @@ struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size
 	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.outstanding, o->max_outstanding);
 	bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
+	bpf_map__set_max_entries(t->skel->maps.stats, o->max_procs);
 
 	err = pymemleak_bpf__load(t->skel);
 	if (err) {
@@ -168,9 +169,18 @@ void tracer__destroy(struct pml_tracer *t)
 
 int tracer__add_proc(struct pml_tracer *t, uint32_t pid, const struct pml_proc *p)
 {
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &pid, p, BPF_ANY))
-		return -errno;
-	return 0;
+	uint64_t *zero;
+	int err = 0;
+
+	/* Counters first: the probes start counting once procs has pid. */
+	zero = calloc(t->ncpus, sizeof(uint64_t) * STAT__MAX);
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.stats), &pid, zero, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &pid, p, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
 }
 
 /*
@@ -222,6 +232,7 @@ static bool key_of_pid(const void *key, int fd, void *ctx)
 int tracer__del_proc(struct pml_tracer *t, uint32_t pid)
 {
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &pid);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &pid);
 	delete_keys(bpf_map__fd(t->skel->maps.allocs), sizeof(struct pml_alloc_key), key_of_pid,
 		    &pid);
 	delete_keys(bpf_map__fd(t->skel->maps.outstanding), sizeof(struct pml_outstanding_key),
@@ -339,23 +350,22 @@ int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct 
 	return 0;
 }
 
-int tracer__stats(struct pml_tracer *t, uint64_t out[STAT__MAX])
+int tracer__stats(struct pml_tracer *t, uint32_t pid, uint64_t out[STAT__MAX])
 {
 	int fd = bpf_map__fd(t->skel->maps.stats);
 	uint64_t *vals;
-	uint32_t i;
-	int c;
+	int c, i, err = 0;
 
-	vals = calloc(t->ncpus, sizeof(*vals));
+	memset(out, 0, sizeof(uint64_t) * STAT__MAX);
+	vals = calloc(t->ncpus, sizeof(uint64_t) * STAT__MAX);
 	if (!vals)
 		return -ENOMEM;
-	for (i = 0; i < STAT__MAX; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(fd, &i, vals))
-			continue;
+	if (bpf_map_lookup_elem(fd, &pid, vals))
+		err = -errno;
+	else
 		for (c = 0; c < t->ncpus; c++)
-			out[i] += vals[c];
-	}
+			for (i = 0; i < STAT__MAX; i++)
+				out[i] += vals[c * STAT__MAX + i];
 	free(vals);
-	return 0;
+	return err;
 }

@@ -81,8 +81,8 @@ int tracer__events_fd(struct pml_tracer *t);
 int tracer__new_stacks(struct pml_tracer *t, void (*cb)(uint32_t pid, uint64_t stack_id, void *ctx),
 		       void *ctx);
 
-/* Sum of the per-CPU STAT_* counters. */
-int tracer__stats(struct pml_tracer *t, uint64_t out[STAT__MAX]);
+/* pid's STAT_* counters, summed over CPUs. 0 or -errno. */
+int tracer__stats(struct pml_tracer *t, uint32_t pid, uint64_t out[STAT__MAX]);
 
 /* Name of STAT_* i, e.g. "live_map_full". */
 const char *tracer__stat_name(unsigned int i);

@@ -47,7 +47,7 @@ static int on_func(const struct pml_elf_sym *s, void *ctx)
 		w->values[w->n] = s->value;
 		w->n++;
 	}
-	return ++w->calls == 100000;	/* exercise the early stop too */
+	return ++w->calls == 100000; /* exercise the early stop too */
 }
 
 static int on_needed(const char *name, void *ctx)

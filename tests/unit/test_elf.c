@@ -28,7 +28,7 @@
 
 #include "elf.h"
 
-#define LIBPYTHON312 "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
+#define LIBPYTHON312	 "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
 #define DEBIAN_PYTHON311 "/usr/bin/python3.11"
 
 static const char lib_src[] =
@@ -52,10 +52,10 @@ static const char exe_src[] = "int pml_exe_value = 7;\n"
 static struct {
 	bool ready;
 	char dir[64];
-	char dso[128];		/* -shared, RUNPATH /some/dir, NEEDED libm */
-	char rpath_dso[128];	/* DT_RPATH only */
-	char stripped[128];	/* dso after strip: .dynsym only */
-	char exe[128];		/* -no-pie executable */
+	char dso[128];	     /* -shared, RUNPATH /some/dir, NEEDED libm */
+	char rpath_dso[128]; /* DT_RPATH only */
+	char stripped[128];  /* dso after strip: .dynsym only */
+	char exe[128];	     /* -no-pie executable */
 } fx;
 
 static int write_text(const char *path, const char *text)
@@ -123,12 +123,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_CC()                                                                                  \
-	do {                                                                                       \
-		if (!fx.ready) {                                                                   \
-			print_message("cc or strip not found: skipping\n");                        \
-			skip();                                                                    \
-		}                                                                                  \
+#define NEED_CC()                                                           \
+	do {                                                                \
+		if (!fx.ready) {                                            \
+			print_message("cc or strip not found: skipping\n"); \
+			skip();                                             \
+		}                                                           \
 	} while (0)
 
 /* Value and size of a defined symbol according to nm (the oracle). */
@@ -141,8 +141,8 @@ static bool nm_lookup(const char *path, bool dynamic, const char *name, uint64_t
 	char type;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "nm -S %s--defined-only '%s' 2>/dev/null",
-		 dynamic ? "-D " : "", path);
+	snprintf(cmd, sizeof(cmd), "nm -S %s--defined-only '%s' 2>/dev/null", dynamic ? "-D " : "",
+		 path);
 	p = popen(cmd, "r");
 	if (!p)
 		return false;
@@ -812,9 +812,9 @@ static void open_mem__bad_sections__einval(void **state)
 	sym = shdr_by_name(&im, ".symtab");
 	saved = *sym;
 
-	sym->sh_size = UINT64_MAX - 23;		/* offset + size wraps */
+	sym->sh_size = UINT64_MAX - 23; /* offset + size wraps */
 	expect_rejected(im.buf, im.len, EINVAL);
-	sym->sh_size = (UINT64_MAX / 24) * 24;	/* whole entries, far past the end */
+	sym->sh_size = (UINT64_MAX / 24) * 24; /* whole entries, far past the end */
 	expect_rejected(im.buf, im.len, EINVAL);
 	*sym = saved;
 	sym->sh_offset = UINT64_MAX - 8;
@@ -823,10 +823,10 @@ static void open_mem__bad_sections__einval(void **state)
 	sym->sh_entsize = 16;
 	expect_rejected(im.buf, im.len, EINVAL);
 	*sym = saved;
-	sym->sh_link = 0;			/* no string table */
+	sym->sh_link = 0; /* no string table */
 	expect_rejected(im.buf, im.len, EINVAL);
 	*sym = saved;
-	sym->sh_size = saved.sh_size + 1;	/* not a whole number of entries */
+	sym->sh_size = saved.sh_size + 1; /* not a whole number of entries */
 	expect_rejected(im.buf, im.len, EINVAL);
 	*sym = saved;
 
@@ -918,7 +918,7 @@ static void open_mem__bad_dynamic_strings__skipped(void **state)
 	assert_non_null(e);
 	assert_null(elf__runpath(e));
 	assert_int_equal(elf__for_each_needed(e, needed_cb, &c), 0);
-	assert_int_equal(c.calls, 1);	/* the other NEEDED entry */
+	assert_int_equal(c.calls, 1); /* the other NEEDED entry */
 	elf__close(e);
 	free(im.buf);
 }
@@ -941,7 +941,6 @@ static void sym_at__huge_symbol_size__no_overflow(void **state)
 	elf__close(e);
 	free(im.buf);
 }
-
 
 static void find_sym__duplicate_names__global_preferred(void **state)
 {
@@ -1015,7 +1014,6 @@ static void runpath__both_tags__runpath_wins(void **state)
 	elf__close(e);
 	free(im.buf);
 }
-
 
 static void bytes_at__initialized_data__value(void **state)
 {
@@ -1106,7 +1104,7 @@ static void find_sym__empty_name_or_null_only_symtab__enoent(void **state)
 	(void)state;
 	NEED_CC();
 	im = dso_copy();
-	symtab_entry(&im, "pml_test_add")->st_name = 0;	/* "" */
+	symtab_entry(&im, "pml_test_add")->st_name = 0; /* "" */
 	e = elf__open_mem(im.buf, im.len);
 	assert_non_null(e);
 	assert_int_equal(elf__find_sym(e, "", &s), -ENOENT);

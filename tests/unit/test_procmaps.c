@@ -118,22 +118,21 @@ static void parse__anonymous_without_padding__empty_path(void **state)
 
 static void parse__malformed_lines__skipped_and_counted(void **state)
 {
-	static const char text[] =
-		"1000-2000 r-xp 00000000 08:01 1 /ok/first\n"
-		"\n"					/* empty */
-		"garbage\n"
-		"3000+4000 r-xp 00000000 08:01 1 /x\n"	/* wrong separator */
-		"3000-4000 rwxq 00000000 08:01 1 /x\n"	/* bad perms */
-		"3000-4000 r-x 00000000 08:01 1 /x\n"	/* short perms */
-		"3000-4000 r-xp 0000g000 08:01 1 /x\n"	/* non-hex offset */
-		"3000-4000 r-xp 00000000 0801 1 /x\n"	/* no ':' in dev */
-		"3000-4000 r-xp 00000000 08:01 /x\n"	/* no inode */
-		"3000-4000 r-xp 00000000 08:01 12x /x\n"	/* junk after inode */
-		"4000-3000 r-xp 00000000 08:01 1 /x\n"	/* start > end */
-		"3000-3000 r-xp 00000000 08:01 1 /x\n"	/* empty range */
-		"3000-4000  r-xp 00000000 08:01 1 /x\n"	/* double space */
-		"-4000 r-xp 00000000 08:01 1 /x\n"	/* no start */
-		"5000-6000 r-xp 00000000 08:01 1 /ok/last\n";
+	static const char text[] = "1000-2000 r-xp 00000000 08:01 1 /ok/first\n"
+				   "\n" /* empty */
+				   "garbage\n"
+				   "3000+4000 r-xp 00000000 08:01 1 /x\n"   /* wrong separator */
+				   "3000-4000 rwxq 00000000 08:01 1 /x\n"   /* bad perms */
+				   "3000-4000 r-x 00000000 08:01 1 /x\n"    /* short perms */
+				   "3000-4000 r-xp 0000g000 08:01 1 /x\n"   /* non-hex offset */
+				   "3000-4000 r-xp 00000000 0801 1 /x\n"    /* no ':' in dev */
+				   "3000-4000 r-xp 00000000 08:01 /x\n"	    /* no inode */
+				   "3000-4000 r-xp 00000000 08:01 12x /x\n" /* junk after inode */
+				   "4000-3000 r-xp 00000000 08:01 1 /x\n"   /* start > end */
+				   "3000-3000 r-xp 00000000 08:01 1 /x\n"   /* empty range */
+				   "3000-4000  r-xp 00000000 08:01 1 /x\n"  /* double space */
+				   "-4000 r-xp 00000000 08:01 1 /x\n"	    /* no start */
+				   "5000-6000 r-xp 00000000 08:01 1 /ok/last\n";
 	struct pml_maps m;
 
 	(void)state;
@@ -374,9 +373,9 @@ static void find_lib__prefix__lowest_basename_match(void **state)
 static void file_base__offset0_mapping__start(void **state)
 {
 	static const char text[] =
-		"1000-2000 r-xp 00001000 08:01 1 /lib/x.so\n"	/* offset != 0 first */
+		"1000-2000 r-xp 00001000 08:01 1 /lib/x.so\n" /* offset != 0 first */
 		"2000-3000 r--p 00000000 08:01 1 /lib/x.so\n"
-		"3000-4000 r--p 00000000 08:01 1 /lib/x.so\n"	/* second offset-0 map */
+		"3000-4000 r--p 00000000 08:01 1 /lib/x.so\n" /* second offset-0 map */
 		"5000-6000 r--p 00000000 08:01 4 /lib/y.so (deleted)\n";
 	struct pml_maps m;
 	uint64_t base = 0;
