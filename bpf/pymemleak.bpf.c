@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Knobs set by userspace before load. */
 const volatile __u32 epoch_shift = 32;	/* epoch = ktime >> epoch_shift */
 const volatile __u32 max_depth = PML_MAX_FRAMES;
+const volatile bool watch_exec = false;	/* --all: report every exec */
 
 enum alloc_kind {
 	KIND_MALLOC = 0,
@@ -95,11 +96,11 @@ struct {
 	__type(value, struct pml_stats);
 } stats SEC(".maps");
 
-/* New stacks, so userspace symbolizes them while their code objects live. */
+/* New stacks (symbolized while their code objects live) and execs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
-} new_stacks SEC(".maps");
+} events SEC(".maps");
 
 /* Scratch space for building a stack: too large for the BPF stack. */
 struct {
@@ -189,7 +190,13 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, __u32 tgid,
 		long err = bpf_map_update_elem(&stacks, &key, st, BPF_NOEXIST);
 
 		if (!err) {
-			if (bpf_ringbuf_output(&new_stacks, &key, sizeof(key), 0))
+			struct pml_event ev = {
+				.kind = EV_NEW_STACK,
+				.pid = tgid,
+				.stack_id = h,
+			};
+
+			if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 				stat_inc(tgid, STAT_STACK_EVENTS_LOST);
 		} else if (err != -EEXIST) {
 			stat_inc(tgid, STAT_STACKS_FULL);
@@ -488,6 +495,22 @@ SEC("uprobe")
 int BPF_KPROBE(ctx_free_enter, void *actx, __u64 addr)
 {
 	return free_common(addr);
+}
+
+/*
+ * An exec replaces the image: a traced process stops being traced at once
+ * (its probes may fire in the new image), and userspace hears of it.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pml_event ev = { .kind = EV_EXEC, .pid = tgid };
+	bool tracked = !bpf_map_delete_elem(&procs, &tgid);
+
+	if (tracked || watch_exec)
+		bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+	return 0;
 }
 
 /*

@@ -140,4 +140,16 @@ struct pml_stack {
 	struct pml_frame frames[PML_MAX_FRAMES];
 };
 
+/* events ring buffer: what userspace must act on promptly. */
+enum pml_event_kind {
+	EV_NEW_STACK = 1,	/* symbolize (pid, stack_id) while its code objects live */
+	EV_EXEC = 2,		/* pid exec'd: a traced one stopped being traced */
+};
+
+struct pml_event {
+	__u32 kind;
+	__u32 pid;
+	__u64 stack_id;
+};
+
 #endif /* PYMEMLEAK_H */

@@ -37,10 +37,15 @@ void export_json__string(FILE *out, const char *s, size_t len)
 }
 
 /* A char array of the target's, not necessarily NUL-terminated. */
+static void json_field_value(FILE *out, const char *s, size_t size)
+{
+	export_json__string(out, s, strnlen(s, size));
+}
+
 static void json_field(FILE *out, const char *key, const char *s, size_t size)
 {
 	fprintf(out, "\"%s\":", key);
-	export_json__string(out, s, strnlen(s, size));
+	json_field_value(out, s, size);
 }
 
 static void json_cstr(FILE *out, const char *s)
@@ -48,8 +53,9 @@ static void json_cstr(FILE *out, const char *s)
 	export_json__string(out, s, s ? strlen(s) : 0);
 }
 
-/* Seconds with 3 decimals, never NaN/inf, independent of LC_NUMERIC. */
-static void json_seconds(FILE *out, double d)
+/* A number with 3 decimals, never NaN/inf (written 0), |d| at most 1e15,
+ * independent of LC_NUMERIC. */
+static void json_fixed3(FILE *out, double d)
 {
 	const char *sign = "";
 	uint64_t ms;
@@ -122,7 +128,54 @@ static void json_flags(FILE *out, const struct pml_stackinfo *si)
 	fputc(']', out);
 }
 
-static void json_stack(FILE *out, const struct pml_row *r, uint64_t now_ns)
+static const char *sort_name(enum pml_sort sort)
+{
+	switch (sort) {
+	case PML_SORT_GROWTH:
+		return "growth";
+	case PML_SORT_COUNT:
+		return "count";
+	default:
+		return "bytes";
+	}
+}
+
+static void json_types(FILE *out, const struct pml_row *r)
+{
+	size_t i;
+
+	fputs("\"types\":[", out);
+	for (i = 0; r->types && i < r->ntypes; i++) {
+		const struct pml_typecount *t = &r->types[i];
+
+		fputs(i ? ",{\"type\":" : "{\"type\":", out);
+		json_field_value(out, t->name, sizeof(t->name));
+		fprintf(out, ",\"bytes\":%llu,\"count\":%llu}", (unsigned long long)t->bytes,
+			(unsigned long long)t->count);
+	}
+	fprintf(out, "],\"types_sampled\":%s", r->types_sampled ? "true" : "false");
+}
+
+static void json_growth(FILE *out, const struct pml_agg *a, const struct pml_row *r)
+{
+	struct pml_point pts[PML_SERIES_MAX];
+	size_t n, i;
+
+	fputs("\"growth_bytes_per_s\":", out);
+	json_fixed3(out, r->growth_bps);
+	fputs(",\"growth_fit\":", out);
+	json_fixed3(out, r->growth_fit);
+	fputs(",\"series\":[", out);
+	n = agg__series(a, r->pid, r->stack_id, pts, PML_SERIES_MAX);
+	for (i = 0; i < n; i++) {
+		fputs(i ? ",[" : "[", out);
+		json_fixed3(out, (double)pts[i].t_ns / 1e9);
+		fprintf(out, ",%llu]", (unsigned long long)pts[i].bytes);
+	}
+	fputc(']', out);
+}
+
+static void json_stack(FILE *out, const struct pml_agg *a, const struct pml_row *r, uint64_t now_ns)
 {
 	uint64_t age = now_ns > r->oldest_ns ? now_ns - r->oldest_ns : 0;
 	const struct pml_stackinfo *si = r->info;
@@ -145,7 +198,11 @@ static void json_stack(FILE *out, const struct pml_row *r, uint64_t now_ns)
 		json_cstr(out, f->function);
 		fprintf(out, ",\"line\":%d}", f->line > 0 ? f->line : 0);
 	}
-	fputs("]}", out);
+	fputs("],", out);
+	json_growth(out, a, r);
+	fputc(',', out);
+	json_types(out, r);
+	fputc('}', out);
 }
 
 static int json_proc(FILE *out, const struct pml_agg *a, const struct pml_procinfo *p,
@@ -168,12 +225,15 @@ static int json_proc(FILE *out, const struct pml_agg *a, const struct pml_procin
 	fprintf(out, ",\"exited\":%s,", p->exited ? "true" : "false");
 	json_coverage(out, p, names);
 	agg__totals(a, p->pid, &bytes, &count);
-	fprintf(out, ",\"outstanding_bytes\":%llu,\"outstanding_count\":%llu,\"stacks\":[",
-		(unsigned long long)bytes, (unsigned long long)count);
+	fprintf(out,
+		",\"outstanding_bytes\":%llu,\"outstanding_count\":%llu,\"ranking\":\"%s\","
+		"\"stacks\":[",
+		(unsigned long long)bytes, (unsigned long long)count,
+		sort_name(agg__pid_sort(a, p->pid, sort)));
 	for (i = 0; i < n; i++) {
 		if (i)
 			fputc(',', out);
-		json_stack(out, &rows[i], now_ns);
+		json_stack(out, a, &rows[i], now_ns);
 	}
 	fputs("]}", out);
 	free(rows);
@@ -191,7 +251,7 @@ int export_json__write(FILE *out, const struct pml_agg *a, const struct pml_proc
 		return -EINVAL;
 	errno = 0;
 	fputs("{\"version\":1,\"duration_s\":", out);
-	json_seconds(out, duration_s);
+	json_fixed3(out, duration_s);
 	fputs(",\"processes\":[", out);
 	for (i = 0; i < nprocs; i++) {
 		if (i)

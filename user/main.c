@@ -28,10 +28,17 @@ enum {
 	OPT_NO_PLACEMENT,
 	OPT_NO_PYSTACKS,
 	OPT_VERSION,
+	OPT_ALL,
+	OPT_MATCH,
+	OPT_MAX_PROCS,
+	OPT_FOLDED,
+	OPT_FLAMEGRAPH,
+	OPT_SPEEDSCOPE,
 };
 
 static const char usage[] =
 	"Usage: pymemleak [OPTIONS] -p PID [-p PID ...]\n"
+	"       pymemleak [OPTIONS] --all [--match REGEX]\n"
 	"       pymemleak [OPTIONS] -- COMMAND [ARGS...]\n"
 	"\n"
 	"Find memory leaks in running CPython 3.8-3.13 processes, from outside, with BPF\n"
@@ -40,6 +47,8 @@ static const char usage[] =
 	"\n"
 	"Targets:\n"
 	"  -p, --pid PID           trace this process (repeatable)\n"
+	"      --all               every Python process on the host, new ones included\n"
+	"      --match REGEX       with --all: only command lines matching REGEX\n"
 	"  -- COMMAND [ARGS]       start COMMAND and trace it from its first allocation\n"
 	"\n"
 	"Reporting:\n"
@@ -47,9 +56,13 @@ static const char usage[] =
 	"  -i, --interval SEC      periodic report every SEC seconds (default 5)\n"
 	"  -q, --quiet             no periodic reports, only the final one\n"
 	"  -n, --top N             stacks shown per process (default 10)\n"
-	"      --sort bytes|count  ranking (default bytes)\n"
+	"      --sort growth|bytes|count\n"
+	"                          ranking (default: growth once 3 intervals are in, bytes before)\n"
 	"      --older-than SEC    only allocations at least SEC seconds old\n"
 	"      --json FILE         write the final report as JSON (see README)\n"
+	"      --folded FILE       folded stacks (flamegraph.pl, inferno, speedscope)\n"
+	"      --flamegraph FILE   interactive SVG flamegraph of outstanding bytes\n"
+	"      --speedscope FILE   speedscope JSON profile\n"
 	"      --force             overwrite output files that exist\n"
 	"  -v, --verbose           show the probe plan (sites and why)\n"
 	"\n"
@@ -57,6 +70,7 @@ static const char usage[] =
 	"      --max-allocs N      live allocations tracked (default 1048576)\n"
 	"      --max-stacks N      distinct stacks (default 16384)\n"
 	"      --max-depth N       Python frames per stack, 1-64 (default 64)\n"
+	"      --max-procs N       with --all: processes traced at once (default 256)\n"
 	"\n"
 	"Comparison and benchmarking:\n"
 	"      --no-pystacks       native callers only, no Python frame walk\n"
@@ -79,6 +93,9 @@ static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
 	{ "json", required_argument, NULL, OPT_JSON },
+	{ "folded", required_argument, NULL, OPT_FOLDED },
+	{ "flamegraph", required_argument, NULL, OPT_FLAMEGRAPH },
+	{ "speedscope", required_argument, NULL, OPT_SPEEDSCOPE },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
@@ -88,6 +105,9 @@ static const struct option longopts[] = {
 	{ "no-placement", no_argument, NULL, OPT_NO_PLACEMENT },
 	{ "no-pystacks", no_argument, NULL, OPT_NO_PYSTACKS },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "match", required_argument, NULL, OPT_MATCH },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ 0 },
 };
 
@@ -134,10 +154,11 @@ int main(int argc, char **argv)
 	struct pml_opts o = {
 		.interval_s = 5,
 		.top = 10,
-		.sort = PML_SORT_BYTES,
+		.sort = PML_SORT_AUTO,
 		.max_allocs = 1u << 20,
 		.max_stacks = 1u << 14,
 		.max_depth = 64,
+		.max_procs = 256,
 	};
 	unsigned long v;
 	int c;
@@ -178,9 +199,19 @@ int main(int argc, char **argv)
 				return bad("invalid --older-than '%s' (seconds)", optarg);
 			break;
 		case OPT_JSON:
+		case OPT_FOLDED:
+		case OPT_FLAMEGRAPH:
+		case OPT_SPEEDSCOPE:
 			if (!*optarg)
-				return bad("empty --json path%s", "");
-			o.json_path = optarg;
+				return bad("empty output path%s", "");
+			if (c == OPT_JSON)
+				o.json_path = optarg;
+			else if (c == OPT_FOLDED)
+				o.folded_path = optarg;
+			else if (c == OPT_FLAMEGRAPH)
+				o.svg_path = optarg;
+			else
+				o.speedscope_path = optarg;
 			break;
 		case OPT_FORCE:
 			o.force = true;
@@ -201,12 +232,14 @@ int main(int argc, char **argv)
 			o.max_depth = v;
 			break;
 		case OPT_SORT:
-			if (!strcmp(optarg, "bytes"))
+			if (!strcmp(optarg, "growth"))
+				o.sort = PML_SORT_GROWTH;
+			else if (!strcmp(optarg, "bytes"))
 				o.sort = PML_SORT_BYTES;
 			else if (!strcmp(optarg, "count"))
 				o.sort = PML_SORT_COUNT;
 			else
-				return bad("invalid --sort '%s' (bytes or count)", optarg);
+				return bad("invalid --sort '%s' (growth, bytes or count)", optarg);
 			break;
 		case OPT_COUNT_ONLY:
 			o.count_only = true;
@@ -216,6 +249,17 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_PYSTACKS:
 			o.no_pystacks = true;
+			break;
+		case OPT_ALL:
+			o.all = true;
+			break;
+		case OPT_MATCH:
+			o.match = optarg;
+			break;
+		case OPT_MAX_PROCS:
+			if (!parse_ulong(optarg, 1, 4096, &v))
+				return bad("invalid --max-procs '%s' (1-4096)", optarg);
+			o.max_procs = v;
 			break;
 		case OPT_VERSION:
 			printf("pymemleak %s\n", PML_VERSION);
@@ -232,9 +276,11 @@ int main(int argc, char **argv)
 	} else if (optind > 0 && !strcmp(argv[optind - 1], "--")) {
 		return bad("no command after --%s", "");
 	}
-	if (!o.npids && !o.argv)
-		return bad("nothing to trace: give -p PID or -- COMMAND%s", "");
-	if (o.npids && o.argv)
-		return bad("give either -p PID or -- COMMAND, not both%s", "");
+	if (!o.npids && !o.argv && !o.all)
+		return bad("nothing to trace: give -p PID, --all, or -- COMMAND%s", "");
+	if ((o.npids > 0) + (o.argv != NULL) + o.all > 1)
+		return bad("give one of -p PID, --all, or -- COMMAND%s", "");
+	if (o.match && !o.all)
+		return bad("--match goes with --all%s", "");
 	return session__run(&o);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Aggregation of drained `outstanding` entries per (pid, stack), ranking,
- * and the text report. Three small open-addressing tables keyed by
- * (pid, id): snapshot rows, stack infos (kept across snapshots) and per-pid
- * totals.
+ * Aggregation of drained `outstanding` entries per (pid, stack), growth,
+ * ranking, and the text report. Small open-addressing tables keyed by
+ * (pid, id): snapshot rows and per-pid totals (both per snapshot), stack
+ * entries (info, types, series; kept across snapshots) and the snapshot in
+ * which each pid first had rows.
  */
 #include <errno.h>
 #include <math.h>
@@ -26,10 +27,24 @@ struct keytab {
 	size_t len;
 };
 
-struct info_ent {
+/* What is kept about a stack across snapshots. */
+struct stack_ent {
 	uint32_t pid;
 	uint64_t stack_id;
+	bool has_info;
+	bool types_sampled;
+	bool has_series;
 	struct pml_stackinfo info;
+	struct pml_typecount *types;
+	size_t ntypes;
+	uint64_t first_seq;	/* snapshot of the series' first point */
+	uint64_t last_seq;	/* last snapshot in which the stack had a row */
+	uint64_t bytes[PML_SERIES_MAX]; /* by snapshot % PML_SERIES_MAX */
+};
+
+struct pidseen {
+	uint32_t pid;
+	uint64_t first_seq;	/* first snapshot in which the pid had a row */
 };
 
 struct pidtot {
@@ -40,19 +55,26 @@ struct pidtot {
 
 struct pml_agg {
 	uint64_t now_ns;
+	uint64_t nsnap;		/* agg__begin calls: the current snapshot is nsnap - 1 */
+	uint64_t t0_ns;		/* time of the first snapshot */
+	uint64_t times[PML_SERIES_MAX]; /* by snapshot % PML_SERIES_MAX */
 
 	struct pml_row *rows;
 	size_t nrows, rows_cap;
 	struct keytab rowtab;
 
 	/* Pointers, so that rows' info pointers survive growth of the array. */
-	struct info_ent **infos;
-	size_t ninfos, infos_cap;
-	struct keytab infotab;
+	struct stack_ent **ents;
+	size_t nents, ents_cap;
+	struct keytab enttab;
 
 	struct pidtot *pids;
 	size_t npids, pids_cap;
 	struct keytab pidtab;
+
+	struct pidseen *seen;
+	size_t nseen, seen_cap;
+	struct keytab seentab;
 };
 
 #define KEYTAB_MIN_CAP 64
@@ -170,6 +192,11 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+static int cmp_u64_desc(uint64_t x, uint64_t y)
+{
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
 static void stackinfo__clear(struct pml_stackinfo *si)
 {
 	size_t i;
@@ -229,32 +256,80 @@ struct pml_agg *agg__new(void)
 	return a;
 }
 
+static void ent__free(struct stack_ent *e)
+{
+	stackinfo__clear(&e->info);
+	free(e->types);
+	free(e);
+}
+
 void agg__free(struct pml_agg *a)
 {
 	size_t i;
 
 	if (!a)
 		return;
-	for (i = 0; i < a->ninfos; i++) {
-		stackinfo__clear(&a->infos[i]->info);
-		free(a->infos[i]);
-	}
-	free(a->infos);
-	free(a->infotab.slots);
+	for (i = 0; i < a->nents; i++)
+		ent__free(a->ents[i]);
+	free(a->ents);
+	free(a->enttab.slots);
 	free(a->rows);
 	free(a->rowtab.slots);
 	free(a->pids);
 	free(a->pidtab.slots);
+	free(a->seen);
+	free(a->seentab.slots);
 	free(a);
+}
+
+static uint64_t agg__cur(const struct pml_agg *a)
+{
+	return a->nsnap - 1;
+}
+
+/* Whether e has points within the last PML_SERIES_MAX snapshots. */
+static bool ent__series_live(const struct pml_agg *a, const struct stack_ent *e)
+{
+	return a->nsnap && e->has_series && agg__cur(a) - e->last_seq < PML_SERIES_MAX;
+}
+
+/* Keep the entries that still mean something; the index is rebuilt only
+ * when one goes (fewer keys: no allocation). */
+static void agg__evict(struct pml_agg *a)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < a->nents; i++) {
+		struct stack_ent *e = a->ents[i];
+
+		if (!ent__series_live(a, e))
+			e->has_series = false;
+		if (!e->has_series && !e->has_info && !e->ntypes) {
+			ent__free(e);
+			continue;
+		}
+		a->ents[n++] = e;
+	}
+	if (n == a->nents)
+		return;
+	a->nents = n;
+	keytab__clear(&a->enttab);
+	for (i = 0; i < n; i++)
+		keytab__put(&a->enttab, a->ents[i]->pid, a->ents[i]->stack_id, i);
 }
 
 void agg__begin(struct pml_agg *a, uint64_t now_ns)
 {
+	if (!a->nsnap)
+		a->t0_ns = now_ns;
 	a->now_ns = now_ns;
+	a->times[a->nsnap % PML_SERIES_MAX] = now_ns;
+	a->nsnap++;
 	a->nrows = 0;
 	keytab__clear(&a->rowtab);
 	a->npids = 0;
 	keytab__clear(&a->pidtab);
+	agg__evict(a);
 }
 
 static struct pidtot *agg__pidtot(struct pml_agg *a, uint32_t pid)
@@ -271,10 +346,75 @@ static struct pidtot *agg__pidtot(struct pml_agg *a, uint32_t pid)
 	return &a->pids[a->npids++];
 }
 
+/* Remember the first snapshot in which pid had a row. */
+static int agg__see_pid(struct pml_agg *a, uint32_t pid)
+{
+	int err;
+
+	if (!a->nsnap || keytab__find(&a->seentab, pid, 0) != NOT_FOUND)
+		return 0;
+	err = array__reserve((void **)&a->seen, &a->seen_cap, a->nseen, sizeof(*a->seen));
+	if (err)
+		return err;
+	err = keytab__insert(&a->seentab, pid, 0, a->nseen);
+	if (err)
+		return err;
+	a->seen[a->nseen++] = (struct pidseen){ .pid = pid, .first_seq = agg__cur(a) };
+	return 0;
+}
+
+static struct stack_ent *agg__ent(const struct pml_agg *a, uint32_t pid, uint64_t stack_id)
+{
+	size_t idx = keytab__find(&a->enttab, pid, stack_id);
+
+	return idx == NOT_FOUND ? NULL : a->ents[idx];
+}
+
+/* The entry of (pid, stack_id), created empty if absent; NULL on ENOMEM. */
+static struct stack_ent *agg__ent_get(struct pml_agg *a, uint32_t pid, uint64_t stack_id)
+{
+	struct stack_ent *e = agg__ent(a, pid, stack_id);
+
+	if (e)
+		return e;
+	if (array__reserve((void **)&a->ents, &a->ents_cap, a->nents, sizeof(*a->ents)))
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	if (keytab__insert(&a->enttab, pid, stack_id, a->nents)) {
+		free(e);
+		return NULL;
+	}
+	e->pid = pid;
+	e->stack_id = stack_id;
+	a->ents[a->nents++] = e;
+	return e;
+}
+
+/* Record the stack's bytes in the current snapshot (called again as the
+ * row grows within one snapshot: the last value stands). */
+static void ent__record(const struct pml_agg *a, struct stack_ent *e, uint64_t bytes)
+{
+	uint64_t cur = agg__cur(a), s;
+
+	if (!ent__series_live(a, e)) {
+		e->has_series = true;
+		e->first_seq = cur;
+	} else {
+		/* Snapshots without a row: everything had been freed. */
+		for (s = e->last_seq + 1; s < cur; s++)
+			e->bytes[s % PML_SERIES_MAX] = 0;
+	}
+	e->last_seq = cur;
+	e->bytes[cur % PML_SERIES_MAX] = bytes;
+}
+
 int agg__add(struct pml_agg *a, uint32_t pid, uint64_t stack_id, uint64_t epoch_start_ns,
 	     int64_t bytes, int64_t count, uint64_t older_than_ns)
 {
 	uint64_t age = a->now_ns >= epoch_start_ns ? a->now_ns - epoch_start_ns : 0;
+	struct stack_ent *e = NULL;
 	struct pidtot *pt;
 	struct pml_row *r;
 	size_t idx;
@@ -285,10 +425,19 @@ int agg__add(struct pml_agg *a, uint32_t pid, uint64_t stack_id, uint64_t epoch_
 	if (age < older_than_ns)
 		return 0;
 
-	/* The pid entry first: a failure after it leaves only a zero total. */
+	/* Pid and stack entries first: a failure after them leaves only a
+	 * zero total, an unused pid mark or an entry without points. */
 	pt = agg__pidtot(a, pid);
 	if (!pt)
 		return -ENOMEM;
+	if (a->nsnap) {
+		e = agg__ent_get(a, pid, stack_id);
+		if (!e)
+			return -ENOMEM;
+		err = agg__see_pid(a, pid);
+		if (err)
+			return err;
+	}
 
 	idx = keytab__find(&a->rowtab, pid, stack_id);
 	if (idx == NOT_FOUND) {
@@ -312,57 +461,93 @@ int agg__add(struct pml_agg *a, uint32_t pid, uint64_t stack_id, uint64_t epoch_
 		r->oldest_ns = epoch_start_ns;
 	pt->bytes = add_sat(pt->bytes, (uint64_t)bytes);
 	pt->count = add_sat(pt->count, (uint64_t)count);
+	if (e)
+		ent__record(a, e, r->bytes);
 	return 0;
 }
 
 int agg__set_stack(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
 		   const struct pml_stackinfo *info)
 {
-	size_t idx = keytab__find(&a->infotab, pid, stack_id);
 	struct pml_stackinfo copy;
-	struct info_ent *e;
+	struct stack_ent *e;
 	int err;
 
 	err = stackinfo__copy(&copy, info);
 	if (err)
 		return err;
-	if (idx != NOT_FOUND) {
-		e = a->infos[idx];
-		stackinfo__clear(&e->info);
-		e->info = copy;
-		return 0;
-	}
-
-	err = array__reserve((void **)&a->infos, &a->infos_cap, a->ninfos, sizeof(*a->infos));
-	if (err)
-		goto out_copy;
-	e = malloc(sizeof(*e));
+	e = agg__ent_get(a, pid, stack_id);
 	if (!e) {
-		err = -ENOMEM;
-		goto out_copy;
+		stackinfo__clear(&copy);
+		return -ENOMEM;
 	}
-	err = keytab__insert(&a->infotab, pid, stack_id, a->ninfos);
-	if (err)
-		goto out_ent;
-	e->pid = pid;
-	e->stack_id = stack_id;
+	stackinfo__clear(&e->info);
 	e->info = copy;
-	a->infos[a->ninfos++] = e;
+	e->has_info = true;
 	return 0;
+}
 
-out_ent:
-	free(e);
-out_copy:
-	stackinfo__clear(&copy);
-	return err;
+static int cmp_type(const void *px, const void *py)
+{
+	const struct pml_typecount *x = px, *y = py;
+	int c = cmp_u64_desc(x->bytes, y->bytes);
+
+	if (!c)
+		c = cmp_u64_desc(x->count, y->count);
+	return c ? c : strncmp(x->name, y->name, sizeof(x->name));
+}
+
+int agg__set_types(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
+		   const struct pml_typecount *t, size_t n, bool sampled)
+{
+	struct pml_typecount *copy = NULL, *other, *shrunk;
+	struct stack_ent *e;
+	size_t i;
+
+	if (n && !t)
+		return -EINVAL;
+	if (n > SIZE_MAX / sizeof(*copy))
+		return -ENOMEM;
+	if (n) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, t, n * sizeof(*copy));
+		qsort(copy, n, sizeof(*copy), cmp_type);
+		if (n > PML_TYPES_MAX) {
+			/* The tail in one entry, last whatever its size. */
+			other = &copy[PML_TYPES_MAX - 1];
+			for (i = PML_TYPES_MAX; i < n; i++) {
+				other->bytes = add_sat(other->bytes, copy[i].bytes);
+				other->count = add_sat(other->count, copy[i].count);
+			}
+			memset(other->name, 0, sizeof(other->name));
+			snprintf(other->name, sizeof(other->name), "(other)");
+			n = PML_TYPES_MAX;
+			/* Shrinking: a failure keeps the larger block. */
+			shrunk = realloc(copy, n * sizeof(*copy));
+			if (shrunk)
+				copy = shrunk;
+		}
+	}
+	e = n ? agg__ent_get(a, pid, stack_id) : agg__ent(a, pid, stack_id);
+	if (!e) {
+		free(copy);
+		return n ? -ENOMEM : 0;
+	}
+	free(e->types);
+	e->types = copy;
+	e->ntypes = n;
+	e->types_sampled = n && sampled;
+	return 0;
 }
 
 static const struct pml_stackinfo *agg__info(const struct pml_agg *a, uint32_t pid,
 					     uint64_t stack_id)
 {
-	size_t idx = keytab__find(&a->infotab, pid, stack_id);
+	const struct stack_ent *e = agg__ent(a, pid, stack_id);
 
-	return idx == NOT_FOUND ? NULL : &a->infos[idx]->info;
+	return e && e->has_info ? &e->info : NULL;
 }
 
 bool agg__has_stack(const struct pml_agg *a, uint32_t pid, uint64_t stack_id)
@@ -374,28 +559,163 @@ void agg__drop_pid(struct pml_agg *a, uint32_t pid)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < a->ninfos; i++) {
-		struct info_ent *e = a->infos[i];
+	for (i = 0; i < a->nents; i++) {
+		struct stack_ent *e = a->ents[i];
 
 		if (e->pid == pid) {
-			stackinfo__clear(&e->info);
-			free(e);
+			ent__free(e);
 			continue;
 		}
-		a->infos[n++] = e;
+		a->ents[n++] = e;
 	}
-	if (n == a->ninfos)
-		return;
-	a->ninfos = n;
-	/* Fewer keys than before: the table has room, no allocation. */
-	keytab__clear(&a->infotab);
-	for (i = 0; i < n; i++)
-		keytab__put(&a->infotab, a->infos[i]->pid, a->infos[i]->stack_id, i);
+	if (n != a->nents) {
+		a->nents = n;
+		/* Fewer keys than before: the table has room, no allocation. */
+		keytab__clear(&a->enttab);
+		for (i = 0; i < n; i++)
+			keytab__put(&a->enttab, a->ents[i]->pid, a->ents[i]->stack_id, i);
+	}
+
+	for (i = n = 0; i < a->nseen; i++)
+		if (a->seen[i].pid != pid)
+			a->seen[n++] = a->seen[i];
+	if (n != a->nseen) {
+		a->nseen = n;
+		keytab__clear(&a->seentab);
+		for (i = 0; i < n; i++)
+			keytab__put(&a->seentab, a->seen[i].pid, 0, i);
+	}
 }
 
-static int cmp_u64_desc(uint64_t x, uint64_t y)
+/*
+ * The snapshots of e's series within its last `window`: returns how many
+ * and sets *start to the first one. Snapshots after the last row are 0.
+ */
+static size_t ent__span(const struct pml_agg *a, const struct stack_ent *e, size_t window,
+			uint64_t *start)
 {
-	return x > y ? -1 : x < y ? 1 : 0;
+	uint64_t cur;
+
+	*start = 0;
+	if (!e || !ent__series_live(a, e))
+		return 0;
+	cur = agg__cur(a);
+	*start = e->first_seq;
+	if (cur - *start + 1 > window)
+		*start = cur + 1 - window;
+	return (size_t)(cur - *start + 1);
+}
+
+static uint64_t ent__bytes_at(const struct stack_ent *e, uint64_t seq)
+{
+	return seq > e->last_seq ? 0 : e->bytes[seq % PML_SERIES_MAX];
+}
+
+/* Seconds from snapshot `from` to snapshot `to` (negative if before). */
+static double agg__dt(const struct pml_agg *a, uint64_t to, uint64_t from)
+{
+	int64_t d = (int64_t)(a->times[to % PML_SERIES_MAX] - a->times[from % PML_SERIES_MAX]);
+
+	return (double)d / 1e9;
+}
+
+/* Least-squares line through the window of e's series (centred sums: the
+ * byte counts are large, their differences small). */
+static void ent__growth(const struct pml_agg *a, const struct stack_ent *e, struct pml_row *r)
+{
+	double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0, slope, fit;
+	uint64_t start, cur, s;
+	size_t n = ent__span(a, e, PML_GROWTH_WINDOW, &start);
+
+	r->growth_points = (unsigned int)n;
+	r->growth_bps = 0;
+	r->growth_fit = 0;
+	r->growth_score = 0;
+	if (n < PML_GROWTH_MIN)
+		return;
+	cur = agg__cur(a);
+	for (s = start; s <= cur; s++) {
+		mx += agg__dt(a, s, cur);
+		my += (double)ent__bytes_at(e, s);
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	for (s = start; s <= cur; s++) {
+		double dx = agg__dt(a, s, cur) - mx, dy = (double)ent__bytes_at(e, s) - my;
+
+		sxx += dx * dx;
+		sxy += dx * dy;
+		syy += dy * dy;
+	}
+	/* All points at one time: no slope. A flat series: nothing to explain. */
+	if (!(sxx > 0))
+		return;
+	slope = sxy / sxx;
+	fit = syy > 0 ? sxy / sxx * (sxy / syy) : 0;
+	if (!isfinite(slope) || !isfinite(fit))
+		return;
+	r->growth_bps = slope;
+	r->growth_fit = fit < 0 ? 0 : fit > 1 ? 1 : fit;
+	r->growth_score = slope > 0 ? slope * r->growth_fit : 0;
+}
+
+/* Everything a ranked row shows beyond the snapshot's sums. */
+static void agg__fill_row(const struct pml_agg *a, struct pml_row *r)
+{
+	const struct stack_ent *e = agg__ent(a, r->pid, r->stack_id);
+
+	r->info = e && e->has_info ? &e->info : NULL;
+	r->types = e && e->ntypes ? e->types : NULL;
+	r->ntypes = e ? e->ntypes : 0;
+	r->types_sampled = e && e->types_sampled;
+	ent__growth(a, e, r);
+}
+
+size_t agg__series(const struct pml_agg *a, uint32_t pid, uint64_t stack_id, struct pml_point *pts,
+		   size_t max)
+{
+	const struct stack_ent *e = agg__ent(a, pid, stack_id);
+	uint64_t start, s, t;
+	size_t n = ent__span(a, e, PML_SERIES_MAX, &start), i;
+
+	if (!pts)
+		return 0;
+	if (n > max) {
+		start += n - max;
+		n = max;
+	}
+	for (i = 0, s = start; i < n; i++, s++) {
+		t = a->times[s % PML_SERIES_MAX];
+		pts[i].t_ns = t > a->t0_ns ? t - a->t0_ns : 0;
+		pts[i].bytes = ent__bytes_at(e, s);
+	}
+	return n;
+}
+
+/* Snapshots since pid first had a row, the current one included. */
+static uint64_t agg__pid_snapshots(const struct pml_agg *a, uint32_t pid)
+{
+	size_t idx = keytab__find(&a->seentab, pid, 0);
+
+	return idx == NOT_FOUND || !a->nsnap ? 0 : agg__cur(a) - a->seen[idx].first_seq + 1;
+}
+
+enum pml_sort agg__effective_sort(const struct pml_agg *a, enum pml_sort requested, bool user_chose)
+{
+	bool known = a && a->nsnap >= PML_GROWTH_MIN;
+
+	if (!user_chose || requested == PML_SORT_AUTO || requested == PML_SORT_GROWTH)
+		return known ? PML_SORT_GROWTH : PML_SORT_BYTES;
+	return requested == PML_SORT_COUNT ? PML_SORT_COUNT : PML_SORT_BYTES;
+}
+
+enum pml_sort agg__pid_sort(const struct pml_agg *a, uint32_t pid, enum pml_sort sort)
+{
+	enum pml_sort s = agg__effective_sort(a, sort, true);
+
+	if (s == PML_SORT_GROWTH && agg__pid_snapshots(a, pid) < PML_GROWTH_MIN)
+		return PML_SORT_BYTES;
+	return s;
 }
 
 static int cmp_key(const struct pml_row *x, const struct pml_row *y)
@@ -427,25 +747,38 @@ static int cmp_count(const void *px, const void *py)
 	return c ? c : cmp_key(x, y);
 }
 
+static int cmp_growth(const void *px, const void *py)
+{
+	const struct pml_row *x = px, *y = py;
+
+	if (x->growth_score != y->growth_score)
+		return x->growth_score > y->growth_score ? -1 : 1;
+	return cmp_bytes(px, py);
+}
+
 static void rows__sort(struct pml_row *rows, size_t n, enum pml_sort sort)
 {
+	int (*cmp)(const void *, const void *) = cmp_bytes;
+
+	if (sort == PML_SORT_COUNT)
+		cmp = cmp_count;
+	else if (sort == PML_SORT_GROWTH)
+		cmp = cmp_growth;
 	if (n > 1)
-		qsort(rows, n, sizeof(*rows), sort == PML_SORT_COUNT ? cmp_count : cmp_bytes);
+		qsort(rows, n, sizeof(*rows), cmp);
 }
 
 size_t agg__rank(struct pml_agg *a, enum pml_sort sort, const struct pml_row **rows)
 {
 	size_t i;
 
+	for (i = 0; i < a->nrows; i++)
+		agg__fill_row(a, &a->rows[i]);
 	/* Sorted in place: the row index is rebuilt, no allocation needed. */
-	rows__sort(a->rows, a->nrows, sort);
+	rows__sort(a->rows, a->nrows, agg__effective_sort(a, sort, true));
 	keytab__clear(&a->rowtab);
-	for (i = 0; i < a->nrows; i++) {
-		struct pml_row *r = &a->rows[i];
-
-		keytab__put(&a->rowtab, r->pid, r->stack_id, i);
-		r->info = agg__info(a, r->pid, r->stack_id);
-	}
+	for (i = 0; i < a->nrows; i++)
+		keytab__put(&a->rowtab, a->rows[i].pid, a->rows[i].stack_id, i);
 	*rows = a->rows;
 	return a->nrows;
 }
@@ -470,10 +803,10 @@ int agg__rank_pid(const struct pml_agg *a, uint32_t pid, enum pml_sort sort, siz
 		if (a->rows[i].pid != pid)
 			continue;
 		out[n] = a->rows[i];
-		out[n].info = agg__info(a, pid, out[n].stack_id);
+		agg__fill_row(a, &out[n]);
 		n++;
 	}
-	rows__sort(out, n, sort);
+	rows__sort(out, n, agg__pid_sort(a, pid, sort));
 	*rows = out;
 	*nrows = top && top < n ? top : n;
 	return 0;
@@ -506,6 +839,23 @@ const char *report__bytes(uint64_t v, char *buf, size_t len)
 		u++;
 	}
 	snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
+}
+
+const char *report__rate(double bytes_per_s, char *buf, size_t len)
+{
+	double m = fabs(bytes_per_s);
+	char human[32];
+	uint64_t v;
+
+	if (!buf || !len)
+		return buf;
+	if (!isfinite(m))
+		m = 0;
+	/* 1.8e19 is below 2^64: the conversion stays defined */
+	v = m >= 1.8e19 ? UINT64_MAX : (uint64_t)(m + 0.5);
+	snprintf(buf, len, "%c%s/s", bytes_per_s < 0 && v ? '-' : '+',
+		 report__bytes(v, human, sizeof(human)));
 	return buf;
 }
 
@@ -683,6 +1033,41 @@ static void report__flags(FILE *out, uint32_t flags)
 		fputs(" [truncated]", out);
 }
 
+#define TYPES_SHOWN 5
+#define MIDDLE_DOT "\xc2\xb7"	/* U+00B7 in UTF-8 */
+
+static void report__types(FILE *out, const struct pml_row *r)
+{
+	char human[32];
+	size_t i;
+
+	if (!r->ntypes || !r->types)
+		return;
+	fputs("    types: ", out);
+	for (i = 0; i < r->ntypes && i < TYPES_SHOWN; i++) {
+		if (i)
+			fputs(" " MIDDLE_DOT " ", out);
+		put_untrusted(out, r->types[i].name, sizeof(r->types[i].name));
+		fprintf(out, " %s", report__bytes(r->types[i].bytes, human, sizeof(human)));
+	}
+	if (r->ntypes > TYPES_SHOWN)
+		fprintf(out, " " MIDDLE_DOT " %zu more", r->ntypes - TYPES_SHOWN);
+	fputs(r->types_sampled ? " (sampled)\n" : "\n", out);
+}
+
+static void report__growth(FILE *out, const struct pml_row *r)
+{
+	char rate[40];
+
+	if (r->growth_points < PML_GROWTH_MIN) {
+		fprintf(out, "    growth: n/a (%u snapshot%s, needs %d)\n", r->growth_points,
+			r->growth_points == 1 ? "" : "s", PML_GROWTH_MIN);
+		return;
+	}
+	fprintf(out, "    growth: %s (fit %.2f)\n", report__rate(r->growth_bps, rate, sizeof(rate)),
+		r->growth_fit);
+}
+
 static void report__row(FILE *out, const struct pml_row *r, size_t rank, uint64_t now_ns)
 {
 	uint64_t age = now_ns > r->oldest_ns ? now_ns - r->oldest_ns : 0;
@@ -697,6 +1082,8 @@ static void report__row(FILE *out, const struct pml_row *r, size_t rank, uint64_
 	if (si)
 		report__flags(out, si->flags);
 	fputc('\n', out);
+	report__growth(out, r);
+	report__types(out, r);
 	if (!si) {
 		fprintf(out, "    [unsymbolized stack 0x%016llx]\n",
 			(unsigned long long)r->stack_id);
@@ -718,6 +1105,42 @@ static void report__row(FILE *out, const struct pml_row *r, size_t rank, uint64_
 		fputs("    [native] ", out);
 		put_untrusted(out, si->native, 4096);
 		fputc('\n', out);
+	}
+}
+
+/* Growth window of pid: snapshots in it and the time they span. */
+static uint64_t agg__pid_window(const struct pml_agg *a, uint32_t pid, double *span_s)
+{
+	uint64_t n = agg__pid_snapshots(a, pid);
+
+	if (n > PML_GROWTH_WINDOW)
+		n = PML_GROWTH_WINDOW;
+	*span_s = n ? -agg__dt(a, agg__cur(a) + 1 - n, agg__cur(a)) : 0;
+	return n;
+}
+
+static void report__ranking(FILE *out, const struct pml_agg *a, uint32_t pid, enum pml_sort sort)
+{
+	enum pml_sort used = agg__pid_sort(a, pid, sort);
+	double span;
+	uint64_t n;
+
+	switch (used) {
+	case PML_SORT_GROWTH:
+		n = agg__pid_window(a, pid, &span);
+		fprintf(out, "  ranked by growth over the last %llu intervals (%.1f s)\n",
+			(unsigned long long)(n - 1), isfinite(span) ? span : 0.0);
+		break;
+	case PML_SORT_COUNT:
+		fputs("  ranked by allocation count\n", out);
+		break;
+	default:
+		fputs("  ranked by outstanding bytes", out);
+		if (sort == PML_SORT_GROWTH || sort == PML_SORT_AUTO)
+			fprintf(out, " (growth needs %d snapshots, %llu so far)", PML_GROWTH_MIN,
+				(unsigned long long)agg__pid_snapshots(a, pid));
+		fputc('\n', out);
+		break;
 	}
 }
 
@@ -771,16 +1194,17 @@ static void report__proc(FILE *out, const struct pml_agg *a, const struct pml_pr
 		(unsigned long long)(p->nstats > STAT_ALLOCS ? p->stats[STAT_ALLOCS] : 0),
 		(unsigned long long)(p->nstats > STAT_FREES ? p->stats[STAT_FREES] : 0));
 	report__losses(out, p, names);
-	fputc('\n', out);
 
 	if (agg__rank_pid(a, p->pid, sort, 0, &rows, &n)) {
-		fputs("  cannot rank stacks: out of memory\n\n", out);
+		fputs("\n  cannot rank stacks: out of memory\n\n", out);
 		return;
 	}
 	if (!n) {
-		fputs("  no outstanding allocations\n\n", out);
+		fputs("\n  no outstanding allocations\n\n", out);
 		return;
 	}
+	report__ranking(out, a, p->pid, sort);
+	fputc('\n', out);
 	shown = top && top < n ? top : n;
 	for (i = 0; i < shown; i++) {
 		report__row(out, &rows[i], i + 1, now_ns);

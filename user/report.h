@@ -29,9 +29,47 @@ struct pml_stackinfo {
 	uint32_t flags;		/* PML_STACK_* from bpf/pymemleak.h */
 };
 
+/*
+ * Rankings. GROWTH needs PML_GROWTH_MIN snapshots; AUTO is a request only
+ * (growth when known, bytes before): see agg__effective_sort.
+ */
 enum pml_sort {
 	PML_SORT_BYTES = 0,
 	PML_SORT_COUNT,
+	PML_SORT_GROWTH,
+	PML_SORT_AUTO,
+};
+
+/*
+ * Growth. Every agg__begin starts a snapshot; per (pid, stack) the
+ * aggregator keeps the outstanding bytes of its last PML_SERIES_MAX
+ * snapshots in a fixed ring, from the first snapshot in which the stack had
+ * a row (a later snapshot without a row for it counts 0 bytes: everything
+ * was freed). The growth of a stack is the least-squares slope (bytes/s) of
+ * its last PML_GROWTH_WINDOW points, known from PML_GROWTH_MIN points on;
+ * the fit is the R^2 of that line (0 for a flat series: nothing to explain).
+ * Ranking by growth uses the sustained growth max(slope, 0) * fit, so that
+ * a cache that filled and then stayed flat drops out once its ramp has left
+ * the window, while a steady leak stays on top.
+ */
+#define PML_SERIES_MAX 16
+#define PML_GROWTH_WINDOW 8
+#define PML_GROWTH_MIN 3
+
+/* Objects of one type held by a stack (classified by the caller). */
+#define PML_TYPE_NAME_MAX 64
+#define PML_TYPES_MAX 32	/* kept per stack; the rest summed as "(other)" */
+
+struct pml_typecount {
+	char name[PML_TYPE_NAME_MAX]; /* from the target: need not be NUL-terminated */
+	uint64_t bytes;
+	uint64_t count;
+};
+
+/* One point of a stack's series: t_ns since the aggregator's first snapshot. */
+struct pml_point {
+	uint64_t t_ns;
+	uint64_t bytes;
 };
 
 /* One ranked stack of one process. */
@@ -42,6 +80,14 @@ struct pml_row {
 	uint64_t count;
 	uint64_t oldest_ns;	/* start of the oldest epoch still holding memory */
 	const struct pml_stackinfo *info; /* NULL if never symbolized */
+	/* Filled by agg__rank and agg__rank_pid (see PML_GROWTH_WINDOW). */
+	unsigned int growth_points; /* points fitted; growth unknown below PML_GROWTH_MIN */
+	double growth_bps;	/* slope, bytes/s; 0 when unknown */
+	double growth_fit;	/* R^2 of the fit, 0..1; 0 when unknown */
+	double growth_score;	/* max(growth_bps, 0) * growth_fit: PML_SORT_GROWTH key */
+	const struct pml_typecount *types; /* by bytes descending, NULL if none set */
+	size_t ntypes;
+	bool types_sampled;	/* types estimated from a sample of the allocations */
 };
 
 /* Coverage verdict of one process. */
@@ -74,7 +120,9 @@ struct pml_agg *agg__new(void);		/* NULL with errno on failure */
 void agg__free(struct pml_agg *a);	/* NULL-safe */
 
 /* Start a new snapshot at monotonic time now_ns (drops the previous rows,
- * keeps stack infos). */
+ * keeps stack infos, types and series; forgets series that have been empty
+ * for PML_SERIES_MAX snapshots). Call once per interval: it is a point of
+ * every series. */
 void agg__begin(struct pml_agg *a, uint64_t now_ns);
 
 /*
@@ -93,24 +141,64 @@ int agg__add(struct pml_agg *a, uint32_t pid, uint64_t stack_id, uint64_t epoch_
 int agg__set_stack(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
 		   const struct pml_stackinfo *info);
 bool agg__has_stack(const struct pml_agg *a, uint32_t pid, uint64_t stack_id);
-/* Forget every stack of pid (exec, exit). Rows of pid stay in the snapshot,
- * unsymbolized. */
+/*
+ * Attach the object types held by a stack: n entries (deep-copied, sorted by
+ * bytes descending; beyond PML_TYPES_MAX the smallest are summed into one
+ * "(other)" entry), replacing the previous ones; n == 0 clears them. sampled
+ * says the figures are estimated from a sample of the live allocations. Kept
+ * across snapshots until replaced or agg__drop_pid. 0, -EINVAL (t NULL with
+ * n > 0) or -ENOMEM.
+ */
+int agg__set_types(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
+		   const struct pml_typecount *t, size_t n, bool sampled);
+
+/* Forget every stack of pid (exec, exit): infos, types, series. Rows of pid
+ * stay in the snapshot, unsymbolized, without growth or types. */
 void agg__drop_pid(struct pml_agg *a, uint32_t pid);
 
 /*
- * Rank the current snapshot: rows sorted by `sort` descending (bytes or
- * count), ties by the other descending, then pid and stack id ascending, so
- * the order is deterministic. *rows points into the aggregator; it and the
- * rows' info pointers are valid until the next agg__begin, agg__add,
- * agg__set_stack or agg__drop_pid. Returns the number of rows.
+ * The ranking to use. A sort the user chose is kept, except that GROWTH
+ * (and AUTO) means BYTES until the aggregator has PML_GROWTH_MIN snapshots,
+ * since no growth is known before. When the user chose nothing, or asked for
+ * AUTO, it is GROWTH from PML_GROWTH_MIN snapshots on, BYTES before. Never
+ * returns AUTO.
+ */
+enum pml_sort agg__effective_sort(const struct pml_agg *a, enum pml_sort requested,
+				  bool user_chose);
+
+/*
+ * The ranking used for the rows of one pid given the session's sort (any
+ * value, resolved as agg__effective_sort(a, sort, true)): GROWTH becomes
+ * BYTES for a pid first seen (with rows) fewer than PML_GROWTH_MIN
+ * snapshots ago. What agg__rank_pid ranks by; writers name it.
+ */
+enum pml_sort agg__pid_sort(const struct pml_agg *a, uint32_t pid, enum pml_sort sort);
+
+/*
+ * The series of (pid, stack_id), oldest first: its last min(max,
+ * available) points, at most PML_SERIES_MAX. Returns the number written.
+ */
+size_t agg__series(const struct pml_agg *a, uint32_t pid, uint64_t stack_id,
+		   struct pml_point *pts, size_t max);
+
+/*
+ * Rank the current snapshot: rows sorted by `sort` (resolved as
+ * agg__effective_sort(a, sort, true)) descending: bytes or count, ties by
+ * the other descending; growth score, ties by bytes then count. Then pid
+ * and stack id ascending, so the order is deterministic. Fills the rows'
+ * info, growth and types. *rows points into the aggregator; it and the
+ * rows' info and types pointers are valid until the next agg__begin,
+ * agg__add, agg__set_stack, agg__set_types or agg__drop_pid. Returns the
+ * number of rows.
  */
 size_t agg__rank(struct pml_agg *a, enum pml_sort sort, const struct pml_row **rows);
 
 /*
  * The ranked rows of one pid, at most `top` of them (0: all), in a fresh
- * array the caller free()s (NULL when there are none). For writers, which
- * only hold a const aggregator. Same validity of info pointers as
- * agg__rank. Returns 0 or -ENOMEM.
+ * array the caller free()s (NULL when there are none), ranked by
+ * agg__pid_sort(a, pid, sort). For writers, which only hold a const
+ * aggregator. Same validity of info and types pointers as agg__rank.
+ * Returns 0 or -ENOMEM.
  */
 int agg__rank_pid(const struct pml_agg *a, uint32_t pid, enum pml_sort sort, size_t top,
 		  struct pml_row **rows, size_t *nrows);
@@ -120,6 +208,10 @@ void agg__totals(const struct pml_agg *a, uint32_t pid, uint64_t *bytes, uint64_
 
 /* Human byte count: "1.5 MiB", "812 B". Returns buf. */
 const char *report__bytes(uint64_t v, char *buf, size_t len);
+
+/* Human signed rate: "+1.2 MiB/s", "-512 B/s", "+0 B/s" (rounded to whole
+ * bytes; NaN/inf as 0). Returns buf. */
+const char *report__rate(double bytes_per_s, char *buf, size_t len);
 
 /* Length (1-4) of the valid UTF-8 sequence at s[0..len), 0 if s starts
  * with an invalid, overlong, surrogate or truncated sequence. For writers
@@ -135,10 +227,12 @@ bool report__stat_is_loss(unsigned int stat);
 const char *report__stat_hint(unsigned int stat);
 
 /*
- * Write the text report: header per process, then its top `top` rows (0:
- * all). stat_names[i] names STAT_i for i < procs[].nstats (NULL entries, or
- * NULL stat_names, print as "stat<i>"). Strings from the target are printed
- * with control bytes escaped.
+ * Write the text report: header per process (which ranking it uses among
+ * them), then its top `top` rows (0: all), ranked by agg__pid_sort(a, pid,
+ * sort), each with its growth and object types. stat_names[i] names STAT_i
+ * for i < procs[].nstats (NULL entries, or NULL stat_names, print as
+ * "stat<i>"). Strings from the target are printed with control bytes
+ * escaped.
  */
 void report__text(FILE *out, const struct pml_agg *a, const struct pml_procinfo *procs,
 		  size_t nprocs, uint64_t now_ns, double duration_s, size_t top, enum pml_sort sort,

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,25 +16,60 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "export_folded.h"
 #include "export_json.h"
+#include "export_speedscope.h"
+#include "export_svg.h"
 #include "launch.h"
 #include "natsym.h"
 #include "pyoffsets.h"
 #include "report.h"
+#include "scan.h"
 #include "session.h"
 #include "symbolize.h"
 #include "target.h"
 #include "tracer.h"
 
 #define TICK_MS 200
-#define EPOCH_SHIFT 30	/* ~1.07 s epochs: the age resolution */
+#define EPOCH_SHIFT 30		/* ~1.07 s epochs: the age resolution */
+#define SCAN_EVERY_NS 1000000000ull /* --all: rescan /proc at least this often */
+#define EXEC_RECHECK_NS 3000000000ull /* --all: watch a fresh exec this long */
+#define LINGER_SNAPSHOTS 3	/* --all: keep an ended process's figures this many intervals */
+#define ENDED_KEEP 64		/* --all: ended processes remembered after their data is freed */
+
+enum tgt_state {
+	T_LIVE = 0,
+	T_EXITED,	/* the process is gone */
+	T_EXECED,	/* it replaced its image: what we traced is gone */
+};
 
 struct tgt {
 	struct pml_target t;
+	uint64_t starttime;	/* (pid, starttime) is the identity: pids are reused */
 	int pidfd;
-	bool exited;
+	enum tgt_state state;
 	bool launched;
-	double exit_s;
+	bool purged;		/* maps, symbols and rows freed; only the summary is left */
+	double end_s;
+	unsigned int linger;	/* snapshots since it ended */
+	uint64_t last_bytes, last_count;
+};
+
+/* A binary whose interpreter probes are attached once for every process. */
+struct shared_bin {
+	uint64_t dev, ino;
+};
+
+/* --all: a pid to look at again soon (it just exec'd). */
+struct pending {
+	int pid;
+	uint64_t until_ns;
+};
+
+/* --all: a (pid, starttime) known not to be a traceable Python. */
+struct notpy {
+	int pid;
+	uint64_t starttime;
 };
 
 struct session {
@@ -42,13 +78,24 @@ struct session {
 	struct pml_natsym *ns;
 	struct pml_symbolizer *sy;
 	struct pml_agg *agg;
-	struct tgt tg[PML_MAX_PIDS];
-	size_t n;
-	FILE *json;
+	struct tgt *tg;
+	size_t n, cap;
+	struct shared_bin *shared;
+	size_t nshared;
+	struct pending *pend;
+	size_t npend;
+	struct notpy *notpy;
+	size_t nnotpy, capnotpy;
+	regex_t match;
+	bool has_match;
+	uint64_t next_scan;
+	uint64_t over_limit;	/* Python processes not traced: --max-procs */
+	FILE *json, *folded, *svg, *speedscope;
 	uint64_t start_ns;
 	int sigfd;
 	bool attached;
 	bool env_malloc;	/* launched with PYTHONMALLOC=malloc by us */
+	bool export_failed;
 };
 
 static void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -156,42 +203,96 @@ static void fill_proc(struct session *s, const struct pml_target *t, struct pml_
 		p->flags |= PML_PROC_PYSTACKS;
 }
 
-/* Inspect and attach one process; prints the error. Returns 0 or -errno. */
-static int attach_target(struct session *s, struct tgt *g, int pid)
+/* Has this binary had its interpreter probes attached for every process? */
+static bool shared_attached(struct session *s, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < s->nshared; i++)
+		if (s->shared[i].dev == st->st_dev && s->shared[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+/*
+ * Attach the probe plan of g. With --all, probes in the interpreter binary
+ * are attached once per binary for every process (only Python processes map
+ * it; BPF filters on `procs`); libc probes always carry the pid filter, so
+ * processes we do not trace never trap.
+ */
+static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whylen)
+{
+	const struct pml_target *t = &g->t;
+	bool share = s->o->all;
+	struct shared_bin *nsh;
+	struct stat st;
+	size_t i;
+	int err;
+
+	if (share) {
+		if (stat(t->pybin_open, &st))
+			return -errno;
+		if (shared_attached(s, &st))
+			share = false;	/* done before: attach only libc below */
+	}
+	for (i = 0; i < t->nprobes; i++) {
+		const struct pml_probe *p = &t->probes[i];
+		const char *path = p->libc ? t->libc_open : t->pybin_open;
+		bool per_pid = p->libc || !s->o->all;
+
+		if (!per_pid && !share)
+			continue;
+		err = tracer__attach(s->tr, p->prog, per_pid ? t->pid : -1, path, p->offset, p->ret,
+				     p->layer, per_pid ? (uint32_t)t->pid : 0);
+		if (err) {
+			snprintf(why, whylen, "uprobe on %s in %.200s failed: %s%s", p->symbol, path,
+				 strerror(-err),
+				 err == -EPERM || err == -EACCES ? " (needs CAP_BPF and CAP_PERFMON)"
+								 : "");
+			tracer__detach(s->tr, t->pid);
+			return err;
+		}
+	}
+	if (share) {
+		nsh = realloc(s->shared, (s->nshared + 1) * sizeof(*nsh));
+		if (!nsh)
+			return -ENOMEM;
+		s->shared = nsh;
+		s->shared[s->nshared].dev = st.st_dev;
+		s->shared[s->nshared].ino = st.st_ino;
+		s->nshared++;
+	}
+	return 0;
+}
+
+/* Inspect and attach one process. Returns 0 or -errno with the reason in why. */
+static int attach_target(struct session *s, struct tgt *g, int pid, char *why, size_t whylen)
 {
 	struct pml_target_opts to = {
 		.count_only = s->o->count_only,
 		.no_placement = s->o->no_placement,
 	};
 	struct pml_proc proc;
-	char why[512];
-	size_t i;
 	int err;
 
-	err = target__inspect(pid, &to, &g->t, why, sizeof(why));
-	if (err) {
-		p_err("cannot trace pid %d: %s", pid, why);
+	memset(g, 0, sizeof(*g));
+	g->pidfd = -1;
+	err = target__inspect(pid, &to, &g->t, why, whylen);
+	if (err)
 		return err;
-	}
+	scan__starttime(pid, &g->starttime);
 	fill_proc(s, &g->t, &proc);
 	err = tracer__add_proc(s->tr, pid, &proc);
 	if (err) {
-		p_err("cannot trace pid %d: process map full (%s)", pid, strerror(-err));
+		snprintf(why, whylen, "process map full (%s)", strerror(-err));
 		return err;
 	}
 	if (s->o->verbose)
 		print_plan(&g->t);
-	for (i = 0; i < g->t.nprobes; i++) {
-		const struct pml_probe *p = &g->t.probes[i];
-		const char *path = p->libc ? g->t.libc_open : g->t.pybin_open;
-
-		err = tracer__attach(s->tr, p->prog, pid, path, p->offset, p->ret, p->layer);
-		if (err) {
-			p_err("cannot attach to pid %d: uprobe on %s in %s failed: %s%s", pid,
-			      p->symbol, path, strerror(-err),
-			      err == -EPERM || err == -EACCES ? " (needs CAP_BPF and CAP_PERFMON)" : "");
-			return err;
-		}
+	err = attach_plan(s, g, why, whylen);
+	if (err) {
+		tracer__del_proc(s->tr, pid);
+		return err;
 	}
 	g->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	return 0;
@@ -207,6 +308,7 @@ static int launch_ready(pid_t pid, void *ctx, char *err, size_t errlen)
 	struct launch_ctx *lc = ctx;
 	struct pml_target_opts to = { .count_only = lc->s->o->count_only };
 	struct pml_target probe;
+	char why[512];
 	int r;
 
 	r = target__inspect(pid, &to, &probe, err, errlen);
@@ -214,9 +316,9 @@ static int launch_ready(pid_t pid, void *ctx, char *err, size_t errlen)
 		return -EAGAIN;	/* not (yet) the interpreter, or libc not mapped yet */
 	if (r)
 		return r;
-	r = attach_target(lc->s, lc->g, pid);
+	r = attach_target(lc->s, lc->g, pid, why, sizeof(why));
 	if (r) {
-		snprintf(err, errlen, "cannot attach to the command (pid %d)", pid);
+		snprintf(err, errlen, "cannot attach to the command (pid %d): %s", pid, why);
 		return r;
 	}
 	return 0;
@@ -241,12 +343,59 @@ static void symbolize_stack(struct session *s, uint32_t pid, uint64_t stack_id)
 	symbolizer__release(&info);
 }
 
-static void on_new_stack(uint32_t pid, uint64_t stack_id, void *ctx)
+static struct tgt *find_live(struct session *s, int pid)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->tg[i].t.pid == pid && s->tg[i].state == T_LIVE)
+			return &s->tg[i];
+	return NULL;
+}
+
+static void forget_notpy(struct session *s, int pid);
+static void add_pending(struct session *s, int pid);
+
+static void end_target(struct session *s, struct tgt *g, enum tgt_state why)
+{
+	if (g->state != T_LIVE)
+		return;
+	g->state = why;
+	g->end_s = since_start(s);
+	if (g->pidfd >= 0) {
+		close(g->pidfd);
+		g->pidfd = -1;
+	}
+	/* Its probes (libc, per pid) are useless now; the figures stay until purged. */
+	tracer__detach(s->tr, g->t.pid);
+	if (g->launched)
+		waitpid(g->t.pid, NULL, WNOHANG);
+	if (!s->o->all && !g->launched)
+		p_err("pid %d %s during the trace (after %.1f s); reporting what was seen",
+		      g->t.pid, why == T_EXECED ? "exec'd a new program" : "exited", g->end_s);
+}
+
+static void on_event(const struct pml_event *ev, void *ctx)
 {
 	struct session *s = ctx;
+	struct tgt *g;
 
-	if (!agg__has_stack(s->agg, pid, stack_id))
-		symbolize_stack(s, pid, stack_id);
+	switch (ev->kind) {
+	case EV_NEW_STACK:
+		if (!agg__has_stack(s->agg, ev->pid, ev->stack_id))
+			symbolize_stack(s, ev->pid, ev->stack_id);
+		break;
+	case EV_EXEC:
+		g = find_live(s, ev->pid);
+		if (g)
+			end_target(s, g, T_EXECED);
+		if (s->o->all) {
+			/* It may become a Python process (or a new one): look again. */
+			forget_notpy(s, ev->pid);
+			add_pending(s, ev->pid);
+		}
+		break;
+	}
 }
 
 struct drain_ctx {
@@ -289,14 +438,17 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 	*n = 0;
 	for (i = 0; i < s->n; i++) {
 		struct tgt *g = &s->tg[i];
-		struct pml_procinfo *p = &pi[(*n)++];
+		struct pml_procinfo *p;
 
+		if (g->purged)
+			continue;
+		p = &pi[(*n)++];
 		tracer__stats(s->tr, g->t.pid, stats);
 		memset(p, 0, sizeof(*p));
 		p->pid = g->t.pid;
 		snprintf(p->cmdline, sizeof(p->cmdline), "%s", g->t.cmdline);
 		snprintf(p->python, sizeof(p->python), "%s", g->t.version);
-		snprintf(p->build, sizeof(p->build), "%s", g->t.build_desc);
+		snprintf(p->build, sizeof(p->build), "%.63s", g->t.build_desc);
 		for (j = emu = 0; j < g->t.nprobes; j++)
 			emu += g->t.probes[j].emulated;
 		snprintf(p->probes, sizeof(p->probes),
@@ -307,7 +459,7 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 			 : g->t.internal_obj		    ? "pymalloc internal"
 							    : "public",
 			 emu, s->env_malloc && g->launched ? "; started with PYTHONMALLOC=malloc" : "");
-		p->exited = g->exited;
+		p->exited = g->state != T_LIVE;
 		p->cov.complete = g->t.complete;
 		snprintf(p->cov.reason, sizeof(p->cov.reason), "%s", g->t.coverage);
 		/* Measured, not assumed: an address handed out again before we saw
@@ -355,25 +507,68 @@ static const char *const *stat_names(void)
 	return names;
 }
 
+/* Write one export; a failure is reported and remembered for the exit status. */
+static void export_one(struct session *s, FILE *f, const char *path, int err)
+{
+	if (!err && fflush(f))
+		err = -errno;
+	if (err) {
+		p_err("cannot write %s: %s", path, strerror(-err));
+		s->export_failed = true;
+	}
+}
+
+static void write_exports(struct session *s, const struct pml_procinfo *pi, size_t n)
+{
+	bool pid_root = n > 1 || s->o->all;
+	uint64_t now = now_ns();
+
+	if (s->json)
+		export_one(s, s->json, s->o->json_path,
+			   export_json__write(s->json, s->agg, pi, n, now, since_start(s), s->o->top,
+					      s->o->sort, stat_names()));
+	if (s->folded)
+		export_one(s, s->folded, s->o->folded_path,
+			   export_folded__write(s->folded, s->agg, pi, n, pid_root));
+	if (s->svg)
+		export_one(s, s->svg, s->o->svg_path,
+			   export_svg__write(s->svg, s->agg, pi, n, pid_root));
+	if (s->speedscope)
+		export_one(s, s->speedscope, s->o->speedscope_path,
+			   export_speedscope__write(s->speedscope, s->agg, pi, n, pid_root));
+}
+
 static void report(struct session *s, bool final)
 {
-	struct pml_procinfo *pi = calloc(PML_MAX_PIDS, sizeof(*pi));
-	size_t n;
+	struct pml_procinfo *pi = calloc(s->cap ? s->cap : 1, sizeof(*pi));
+	size_t n, i;
 
 	if (!pi)
 		return;
 	snapshot(s);
 	fill_procinfo(s, pi, &n);
 	printf("\n%s report at %.1f s\n", final ? "final" : "periodic", since_start(s));
+	if (s->o->all)
+		printf("%zu Python processes traced (%zu binaries shared)%s\n", n, s->nshared,
+		       s->over_limit ? "; some not traced: --max-procs reached" : "");
 	report__text(stdout, s->agg, pi, n, now_ns(), since_start(s), s->o->top, s->o->sort,
 		     stat_names());
-	fflush(stdout);
-	if (final && s->json) {
-		if (export_json__write(s->json, s->agg, pi, n, now_ns(), since_start(s), s->o->top,
-				       s->o->sort, stat_names()) ||
-		    fflush(s->json))
-			p_err("cannot write %s: %s", s->o->json_path, strerror(errno));
+	if (final && s->o->all) {
+		for (i = 0; i < s->n; i++) {
+			const struct tgt *g = &s->tg[i];
+
+			if (g->purged)
+				printf("pid %d (%.60s) %s at %.1f s holding %llu bytes in %llu "
+				       "allocations\n",
+				       g->t.pid, g->t.cmdline,
+				       g->state == T_EXECED ? "exec'd" : "exited", g->end_s,
+				       (unsigned long long)g->last_bytes,
+				       (unsigned long long)g->last_count);
+		}
 	}
+	fflush(stdout);
+	if (final)
+		write_exports(s, pi, n);
 	free(pi);
 }
 
@@ -391,64 +586,294 @@ static int setup_signals(struct session *s)
 	return s->sigfd < 0 ? -errno : 0;
 }
 
+/* Free everything an ended process holds, keep a summary line. */
+static void purge_target(struct session *s, struct tgt *g)
+{
+	uint64_t bytes = 0, count = 0;
+
+	if (g->purged)
+		return;
+	agg__totals(s->agg, g->t.pid, &bytes, &count);
+	g->last_bytes = bytes;
+	g->last_count = count;
+	tracer__detach(s->tr, g->t.pid);
+	tracer__del_proc(s->tr, g->t.pid);
+	agg__drop_pid(s->agg, g->t.pid);
+	symbolizer__drop_pid(s->sy, g->t.pid);
+	natsym__drop_pid(s->ns, g->t.pid);
+	g->purged = true;
+}
+
+/* Drop purged entries beyond the ENDED_KEEP most recent (bounded memory). */
+static void compact_ended(struct session *s)
+{
+	size_t i, j, purged = 0;
+
+	for (i = 0; i < s->n; i++)
+		purged += s->tg[i].purged;
+	for (i = j = 0; i < s->n; i++) {
+		if (s->tg[i].purged && purged > ENDED_KEEP) {
+			purged--;
+			continue;
+		}
+		if (i != j)
+			s->tg[j] = s->tg[i];
+		j++;
+	}
+	s->n = j;
+}
+
+static bool is_notpy(struct session *s, int pid, uint64_t starttime)
+{
+	size_t i;
+
+	for (i = 0; i < s->nnotpy; i++)
+		if (s->notpy[i].pid == pid)
+			return s->notpy[i].starttime == starttime;
+	return false;
+}
+
+static void forget_notpy(struct session *s, int pid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nnotpy; i++)
+		if (s->notpy[i].pid == pid)
+			s->notpy[i] = s->notpy[--s->nnotpy];
+}
+
+static void remember_notpy(struct session *s, int pid, uint64_t starttime)
+{
+	struct notpy *nv;
+	size_t i;
+
+	for (i = 0; i < s->nnotpy; i++)
+		if (s->notpy[i].pid == pid) {
+			s->notpy[i].starttime = starttime;
+			return;
+		}
+	if (s->nnotpy == s->capnotpy) {
+		size_t cap = s->capnotpy ? s->capnotpy * 2 : 256;
+
+		nv = realloc(s->notpy, cap * sizeof(*nv));
+		if (!nv)
+			return;
+		s->notpy = nv;
+		s->capnotpy = cap;
+	}
+	s->notpy[s->nnotpy].pid = pid;
+	s->notpy[s->nnotpy].starttime = starttime;
+	s->nnotpy++;
+}
+
+static void add_pending(struct session *s, int pid)
+{
+	struct pending *np;
+	size_t i;
+
+	for (i = 0; i < s->npend; i++)
+		if (s->pend[i].pid == pid) {
+			s->pend[i].until_ns = now_ns() + EXEC_RECHECK_NS;
+			return;
+		}
+	if (s->npend >= 4096)
+		return;	/* an exec storm: the periodic scan will catch up */
+	np = realloc(s->pend, (s->npend + 1) * sizeof(*np));
+	if (!np)
+		return;
+	s->pend = np;
+	s->pend[s->npend].pid = pid;
+	s->pend[s->npend].until_ns = now_ns() + EXEC_RECHECK_NS;
+	s->npend++;
+}
+
+static size_t live_count(const struct session *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += s->tg[i].state == T_LIVE;
+	return n;
+}
+
+/*
+ * --all: consider pid. Returns 1 if now traced, 0 if not (yet) a Python we
+ * trace, -EAGAIN to look again later.
+ */
+static int consider(struct session *s, int pid, bool quiet_retry)
+{
+	struct tgt *g;
+	uint64_t st = 0;
+	char why[512], cmd[256];
+	size_t i;
+	int err;
+
+	if (pid == getpid() || find_live(s, pid))
+		return 0;
+	if (scan__starttime(pid, &st))
+		return 0;	/* gone */
+	if (is_notpy(s, pid, st))
+		return 0;
+	if (!scan__pid_maybe_python(pid)) {
+		if (!quiet_retry)
+			remember_notpy(s, pid, st);
+		return quiet_retry ? -EAGAIN : 0;
+	}
+	if (s->has_match) {
+		if (target__cmdline(pid, cmd, sizeof(cmd)) ||
+		    regexec(&s->match, cmd, 0, NULL, 0)) {
+			remember_notpy(s, pid, st);
+			return 0;
+		}
+	}
+	if (live_count(s) >= s->o->max_procs) {
+		s->over_limit++;
+		return 0;
+	}
+	/* A pid seen before belongs to an ended process: free its data first. */
+	for (i = 0; i < s->n; i++)
+		if (s->tg[i].t.pid == pid)
+			purge_target(s, &s->tg[i]);
+	compact_ended(s);
+	if (s->n == s->cap)
+		return 0;
+	g = &s->tg[s->n];
+	err = attach_target(s, g, pid, why, sizeof(why));
+	if (err) {
+		tracer__del_proc(s->tr, pid);
+		if (err == -ENOEXEC || err == -ENOENT) {
+			/* Looks like Python but is not one yet (still loading its
+			 * libraries?): look again for a while before giving up. */
+			if (!quiet_retry)
+				add_pending(s, pid);
+			return -EAGAIN;
+		}
+		if (s->o->verbose)
+			p_err("not tracing pid %d: %s", pid, why);
+		remember_notpy(s, pid, st);
+		return 0;
+	}
+	s->n++;
+	if (s->o->verbose || s->attached)
+		fprintf(stderr, "pymemleak: tracing pid %d (CPython %s, %s): %.80s\n", pid,
+			g->t.version, g->t.build_desc, g->t.cmdline);
+	return 1;
+}
+
+static void scan_host(struct session *s)
+{
+	size_t i, n;
+	int *pids;
+
+	if (scan__pids(&pids, &n))
+		return;
+	for (i = 0; i < n; i++)
+		consider(s, pids[i], false);
+	free(pids);
+}
+
+static void check_pending(struct session *s)
+{
+	uint64_t now = now_ns();
+	size_t i = 0;
+
+	while (i < s->npend) {
+		int pid = s->pend[i].pid;
+		uint64_t st;
+		int r = consider(s, pid, true);
+
+		if (r == -EAGAIN && now < s->pend[i].until_ns) {
+			i++;
+			continue;
+		}
+		if (r == -EAGAIN && !scan__starttime(pid, &st))
+			remember_notpy(s, pid, st);
+		s->pend[i] = s->pend[--s->npend];
+	}
+}
+
+/* After each snapshot: ended processes linger a few intervals, then go (--all). */
+static void age_ended(struct session *s)
+{
+	size_t i;
+
+	if (!s->o->all)
+		return;
+	for (i = 0; i < s->n; i++) {
+		struct tgt *g = &s->tg[i];
+
+		if (g->state != T_LIVE && !g->purged && ++g->linger > LINGER_SNAPSHOTS)
+			purge_target(s, g);
+	}
+	compact_ended(s);
+}
+
 /* Wait for the end: signal, duration, all targets gone. Reports every interval. */
 static int trace_loop(struct session *s)
 {
-	struct pollfd fds[PML_MAX_PIDS + 2];
 	uint64_t next = s->start_ns + s->o->interval_s * 1e9;
 	uint64_t end = s->o->duration_s > 0 ? s->start_ns + s->o->duration_s * 1e9 : 0;
-	size_t i, live;
-	int nf, r;
+	struct pollfd *fds;
+	size_t i, live, nf;
+	int r, err = 0;
 
+	fds = calloc(s->cap + 2, sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
 	for (;;) {
 		uint64_t now = now_ns();
-		int timeout = TICK_MS;
 
 		if (end && now >= end)
-			return 0;
+			break;
 		if (now >= next) {
 			/* Every interval feeds the growth series, printed or not. */
 			if (s->o->quiet)
 				snapshot(s);
 			else
 				report(s, false);
+			age_ended(s);
 			next += s->o->interval_s * 1e9;
 		}
+		if (s->o->all && now >= s->next_scan) {
+			scan_host(s);
+			s->next_scan = now + SCAN_EVERY_NS;
+		}
 		fds[0] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
-		for (i = 0, nf = 1; i < s->n; i++)
-			fds[nf++] = (struct pollfd){ .fd = s->tg[i].exited ? -1 : s->tg[i].pidfd,
-						     .events = POLLIN };
-		fds[nf++] = (struct pollfd){ .fd = tracer__events_fd(s->tr), .events = POLLIN };
-		r = poll(fds, nf, timeout);
-		if (r < 0 && errno != EINTR)
-			return -errno;
+		fds[1] = (struct pollfd){ .fd = tracer__events_fd(s->tr), .events = POLLIN };
+		for (i = 0, nf = 2; i < s->n; i++)
+			fds[nf++] = (struct pollfd){
+				.fd = s->tg[i].state == T_LIVE ? s->tg[i].pidfd : -1,
+				.events = POLLIN,
+			};
+		r = poll(fds, nf, TICK_MS);
+		if (r < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
 			if (read(s->sigfd, &si, sizeof(si)) == sizeof(si))
 				fprintf(stderr, "\npymemleak: %s, detaching\n",
 					si.ssi_signo == SIGINT ? "interrupted" : "terminated");
-			return 0;
+			break;
 		}
-		for (i = 0, live = 0; i < s->n; i++) {
+		/* Events first: new stacks are symbolized before anything else. */
+		tracer__events(s->tr, on_event, s);
+		for (i = 0, live = 0; i < s->n && 2 + i < nf; i++) {
 			struct tgt *g = &s->tg[i];
 
-			if (!g->exited && g->pidfd >= 0 && (fds[i + 1].revents & POLLIN)) {
-				g->exited = true;
-				g->exit_s = since_start(s);
-				if (g->launched)
-					waitpid(g->t.pid, NULL, WNOHANG);
-				if (!g->launched)
-					p_err("pid %d exited during the trace (after %.1f s); reporting "
-					      "what was seen",
-					      g->t.pid, g->exit_s);
-			}
-			live += !g->exited;
+			if (g->state == T_LIVE && (fds[2 + i].revents & POLLIN))
+				end_target(s, g, T_EXITED);
+			live += g->state == T_LIVE;
 		}
-		if (!live)
-			return 0;
-		tracer__new_stacks(s->tr, on_new_stack, s);
+		if (s->o->all)
+			check_pending(s);
+		else if (!live)
+			break;
 	}
+	free(fds);
+	return err;
 }
 
 static void stop_launched(struct session *s)
@@ -459,7 +884,7 @@ static void stop_launched(struct session *s)
 	for (i = 0; i < s->n; i++) {
 		struct tgt *g = &s->tg[i];
 
-		if (!g->launched || g->exited)
+		if (!g->launched || g->state != T_LIVE)
 			continue;
 		kill(g->t.pid, SIGTERM);
 		for (k = 0; k < 20 && waitpid(g->t.pid, NULL, WNOHANG) == 0; k++)
@@ -477,9 +902,10 @@ int session__run(const struct pml_opts *o)
 		.max_allocs = o->max_allocs,
 		.max_stacks = o->max_stacks,
 		.max_outstanding = o->max_stacks * 4,
-		.max_procs = 1024,
+		.max_procs = o->all ? o->max_procs : PML_MAX_PIDS,
 		.max_depth = o->max_depth,
 		.epoch_shift = EPOCH_SHIFT,
+		.watch_exec = o->all,
 	};
 	struct session s = { .o = o, .sigfd = -1 };
 	char why[512], resolved[PML_PATH_MAX];
@@ -491,15 +917,29 @@ int session__run(const struct pml_opts *o)
 		p_err("missing %s (run as root, or grant them to the binary with setcap)", why);
 		return PML_EXIT_PRIV;
 	}
-	if (o->json_path) {
-		s.json = open_output(o->json_path, o->force);
-		if (!s.json)
+	if (o->match) {
+		err = regcomp(&s.match, o->match, REG_EXTENDED | REG_NOSUB);
+		if (err) {
+			regerror(err, &s.match, why, sizeof(why));
+			p_err("invalid --match '%s': %s", o->match, why);
 			return PML_EXIT_USAGE;
+		}
+		s.has_match = true;
 	}
+	/* Output files first: a bad path fails before anything is attached. */
+	if ((o->json_path && !(s.json = open_output(o->json_path, o->force))) ||
+	    (o->folded_path && !(s.folded = open_output(o->folded_path, o->force))) ||
+	    (o->svg_path && !(s.svg = open_output(o->svg_path, o->force))) ||
+	    (o->speedscope_path && !(s.speedscope = open_output(o->speedscope_path, o->force)))) {
+		rc = PML_EXIT_USAGE;
+		goto out;
+	}
+	s.cap = o->all ? o->max_procs + ENDED_KEEP + 1 : o->npids + 1;
+	s.tg = calloc(s.cap, sizeof(*s.tg));
 	s.ns = natsym__new();
 	s.sy = symbolizer__new();
 	s.agg = agg__new();
-	if (!s.ns || !s.sy || !s.agg) {
+	if (!s.tg || !s.ns || !s.sy || !s.agg) {
 		p_err("out of memory");
 		rc = PML_EXIT_TARGET;
 		goto out;
@@ -520,9 +960,9 @@ int session__run(const struct pml_opts *o)
 	for (i = 0; i < o->npids; i++) {
 		struct tgt *g = &s.tg[s.n];
 
-		g->pidfd = -1;
-		err = attach_target(&s, g, o->pids[i]);
+		err = attach_target(&s, g, o->pids[i], why, sizeof(why));
 		if (err) {
+			p_err("cannot trace pid %d: %s", o->pids[i], why);
 			rc = exit_code_for(err);
 			goto out;
 		}
@@ -531,13 +971,19 @@ int session__run(const struct pml_opts *o)
 			"pymemleak: tracing pid %d (CPython %s, %s) with %zu probes; Ctrl-C to stop\n",
 			g->t.pid, g->t.version, g->t.build_desc, g->t.nprobes);
 	}
+	if (o->all) {
+		fprintf(stderr, "pymemleak: scanning the host for Python processes\n");
+		scan_host(&s);
+		s.next_scan = now_ns() + SCAN_EVERY_NS;
+		fprintf(stderr, "pymemleak: tracing %zu Python processes (and new ones as they "
+			"start); Ctrl-C to stop\n", live_count(&s));
+	}
 	if (o->argv) {
 		struct tgt *g = &s.tg[s.n];
 		struct launch_ctx lc = { .s = &s, .g = g };
 		const char *env = NULL;
 		pid_t child;
 
-		g->pidfd = -1;
 		if (!getenv("PYTHONMALLOC") &&
 		    launch__needs_libc_malloc(o->argv[0], resolved, sizeof(resolved))) {
 			env = "PYTHONMALLOC=malloc";
@@ -561,18 +1007,22 @@ int session__run(const struct pml_opts *o)
 	s.attached = true;
 	s.start_ns = now_ns();
 
-	err = caps__drop();
+	err = caps__drop(o->all);
 	if (err && o->verbose)
 		p_err("warning: cannot drop capabilities: %s", strerror(-err));
 
 	err = trace_loop(&s);
+	if (err)
+		p_err("trace loop failed: %s", strerror(-err));
 	report(&s, true);
 	stop_launched(&s);
 
-	for (i = 0, all_exited = s.n > 0; i < s.n; i++)
-		all_exited &= s.tg[i].exited && !s.tg[i].launched;
+	for (i = 0, all_exited = s.n > 0 && !o->all; i < s.n; i++)
+		all_exited &= s.tg[i].state != T_LIVE && !s.tg[i].launched;
 	if (all_exited)
 		rc = PML_EXIT_TARGET;
+	if (s.export_failed && rc == PML_EXIT_OK)
+		rc = PML_EXIT_USAGE;
 out:
 	tracer__destroy(s.tr);
 	if (!s.attached)
@@ -584,6 +1034,18 @@ out:
 		close(s.sigfd);
 	if (s.json)
 		fclose(s.json);
+	if (s.folded)
+		fclose(s.folded);
+	if (s.svg)
+		fclose(s.svg);
+	if (s.speedscope)
+		fclose(s.speedscope);
+	if (s.has_match)
+		regfree(&s.match);
+	free(s.tg);
+	free(s.shared);
+	free(s.pend);
+	free(s.notpy);
 	agg__free(s.agg);
 	symbolizer__free(s.sy);
 	natsym__free(s.ns);

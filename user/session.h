@@ -26,12 +26,18 @@ struct pml_opts {
 	int pids[PML_MAX_PIDS];
 	size_t npids;
 	char **argv;		/* -- COMMAND ARGS, NULL-terminated, or NULL */
+	bool all;		/* --all: every Python process on the host, new ones too */
+	const char *match;	/* --all --match REGEX on the command line */
+	size_t max_procs;	/* --all: processes traced at once */
 	double duration_s;	/* 0: until Ctrl-C or the targets exit */
 	double interval_s;	/* periodic report */
 	size_t top;
-	enum pml_sort sort;
+	enum pml_sort sort;	/* PML_SORT_AUTO: growth once known, bytes before */
 	double older_than_s;
 	const char *json_path;
+	const char *folded_path;	/* --folded */
+	const char *svg_path;		/* --flamegraph */
+	const char *speedscope_path;	/* --speedscope */
 	bool force;		/* overwrite output files */
 	int verbose;
 	bool quiet;		/* no periodic reports, only the final one */

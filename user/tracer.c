@@ -11,12 +11,18 @@
 #include "pymemleak.skel.h"
 #include "tracer.h"
 
+struct owned_link {
+	struct bpf_link *link;
+	uint32_t owner;
+};
+
 struct pml_tracer {
 	struct pymemleak_bpf *skel;
 	struct ring_buffer *rb;
-	void (*stack_cb)(uint32_t pid, uint64_t stack_id, void *ctx);
-	void *stack_ctx;
-	struct bpf_link **links;
+	struct bpf_link *exec_link;
+	void (*event_cb)(const struct pml_event *ev, void *ctx);
+	void *event_ctx;
+	struct owned_link *links;
 	size_t nlinks, caplinks;
 	int ncpus;
 };
@@ -74,15 +80,15 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, args);
 }
 
-static int on_new_stack(void *ctx, void *data, size_t len)
+static int on_event(void *ctx, void *data, size_t len)
 {
 	struct pml_tracer *t = ctx;
-	struct pml_stack_key k;
+	struct pml_event ev;
 
-	if (len < sizeof(k) || !t->stack_cb)
+	if (len < sizeof(ev) || !t->event_cb)
 		return 0;
-	memcpy(&k, data, sizeof(k));
-	t->stack_cb(k.pid, k.stack_id, t->stack_ctx);
+	memcpy(&ev, data, sizeof(ev));
+	t->event_cb(&ev, t->event_ctx);
 	return 0;
 }
 
@@ -91,15 +97,15 @@ int tracer__events_fd(struct pml_tracer *t)
 	return ring_buffer__epoll_fd(t->rb);
 }
 
-int tracer__new_stacks(struct pml_tracer *t, void (*cb)(uint32_t pid, uint64_t stack_id, void *ctx),
-		       void *ctx)
+int tracer__events(struct pml_tracer *t, void (*cb)(const struct pml_event *ev, void *ctx),
+		   void *ctx)
 {
 	int n;
 
-	t->stack_cb = cb;
-	t->stack_ctx = ctx;
+	t->event_cb = cb;
+	t->event_ctx = ctx;
 	n = ring_buffer__consume(t->rb);
-	t->stack_cb = NULL;
+	t->event_cb = NULL;
 	return n;
 }
 
@@ -126,6 +132,7 @@ struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size
 	}
 	t->skel->rodata->epoch_shift = o->epoch_shift;
 	t->skel->rodata->max_depth = o->max_depth;
+	t->skel->rodata->watch_exec = o->watch_exec;
 	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.outstanding, o->max_outstanding);
@@ -137,13 +144,23 @@ struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size
 		snprintf(why, whylen, "cannot load BPF programs: %s", strerror(-err));
 		goto out_destroy;
 	}
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.new_stacks), on_new_stack, t, NULL);
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
 	if (!t->rb) {
 		err = -errno;
 		snprintf(why, whylen, "cannot set up the ring buffer: %s", strerror(-err));
 		goto out_destroy;
 	}
+	t->exec_link = bpf_program__attach(t->skel->progs.sched_process_exec);
+	if (!t->exec_link) {
+		err = -errno;
+		snprintf(why, whylen, "cannot attach to sched:sched_process_exec: %s",
+			 strerror(-err));
+		goto out_rb;
+	}
 	return t;
+
+out_rb:
+	ring_buffer__free(t->rb);
 
 out_destroy:
 	pymemleak_bpf__destroy(t->skel);
@@ -160,8 +177,9 @@ void tracer__destroy(struct pml_tracer *t)
 	if (!t)
 		return;
 	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+		bpf_link__destroy(t->links[i].link);
 	free(t->links);
+	bpf_link__destroy(t->exec_link);
 	ring_buffer__free(t->rb);
 	pymemleak_bpf__destroy(t->skel);
 	free(t);
@@ -243,11 +261,12 @@ int tracer__del_proc(struct pml_tracer *t, uint32_t pid)
 }
 
 int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
-		   uint64_t off, bool ret, uint32_t layer)
+		   uint64_t off, bool ret, uint32_t layer, uint32_t owner)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = layer);
 	struct bpf_program *p = prog_of(t, prog);
-	struct bpf_link *l, **nl;
+	struct owned_link *nl;
+	struct bpf_link *l;
 	int n = ret ? 2 : 1, i, err;
 
 	if (!p)
@@ -269,13 +288,28 @@ int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char
 			err = -errno;
 			if (i) {
 				/* Keep entry and return probes paired. */
-				bpf_link__destroy(t->links[--t->nlinks]);
+				bpf_link__destroy(t->links[--t->nlinks].link);
 			}
 			return err;
 		}
-		t->links[t->nlinks++] = l;
+		t->links[t->nlinks].link = l;
+		t->links[t->nlinks].owner = owner;
+		t->nlinks++;
 	}
 	return 0;
+}
+
+void tracer__detach(struct pml_tracer *t, uint32_t owner)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < t->nlinks; i++) {
+		if (t->links[i].owner == owner)
+			bpf_link__destroy(t->links[i].link);
+		else
+			t->links[j++] = t->links[i];
+	}
+	t->nlinks = j;
 }
 
 size_t tracer__nlinks(const struct pml_tracer *t)

@@ -35,6 +35,7 @@ struct pml_tracer_opts {
 	uint32_t max_procs;
 	uint32_t max_depth;	/* Python frames per stack */
 	uint32_t epoch_shift;	/* epoch length = 1 << shift ns */
+	bool watch_exec;	/* report every exec on the host (--all) */
 };
 
 struct pml_tracer;
@@ -50,11 +51,14 @@ int tracer__del_proc(struct pml_tracer *t, uint32_t pid);
 /*
  * Attach `prog` at file offset `off` of `path`, filtered to pid (-1: any
  * process; BPF still filters on `procs`). With `ret` a return probe is
- * attached at the same site. `layer` becomes the BPF cookie.
+ * attached at the same site. `layer` becomes the BPF cookie. The links
+ * belong to `owner` (a pid, or 0 for shared ones) for tracer__detach().
  * Returns 0 or -errno.
  */
 int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
-		   uint64_t off, bool ret, uint32_t layer);
+		   uint64_t off, bool ret, uint32_t layer, uint32_t owner);
+/* Destroy every link of owner. */
+void tracer__detach(struct pml_tracer *t, uint32_t owner);
 size_t tracer__nlinks(const struct pml_tracer *t);
 
 /* Call cb for every entry of `outstanding`. Returns 0, -errno, or cb's
@@ -77,9 +81,9 @@ int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct 
 /* An fd that polls readable when new stacks were interned. */
 int tracer__events_fd(struct pml_tracer *t);
 
-/* Hand every new-stack notice to cb. Returns the count or -errno. */
-int tracer__new_stacks(struct pml_tracer *t, void (*cb)(uint32_t pid, uint64_t stack_id, void *ctx),
-		       void *ctx);
+/* Hand every pending event (struct pml_event) to cb. Returns the count or -errno. */
+int tracer__events(struct pml_tracer *t, void (*cb)(const struct pml_event *ev, void *ctx),
+		   void *ctx);
 
 /* pid's STAT_* counters, summed over CPUs. 0 or -errno. */
 int tracer__stats(struct pml_tracer *t, uint32_t pid, uint64_t out[STAT__MAX]);

@@ -123,13 +123,14 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_CC()                                                           \
-	do {                                                                \
-		if (!fx.ready) {                                            \
-			print_message("cc or strip not found: skipping\n"); \
-			skip();                                             \
-		}                                                           \
-	} while (0)
+/* cmocka's skip() leaves the test; a missing compiler is a visible skip. */
+static void need_cc(void)
+{
+	if (!fx.ready) {
+		print_message("cc or strip not found: skipping\n");
+		skip();
+	}
+}
 
 /* Value and size of a defined symbol according to nm (the oracle). */
 static bool nm_lookup(const char *path, bool dynamic, const char *name, uint64_t *value,
@@ -237,7 +238,7 @@ static void find_sym__dso__matches_nm(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_true(elf__has_symtab(e));
@@ -271,7 +272,7 @@ static void sym_at__sized_function__containing_symbol(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__find_sym(e, "pml_test_add", &add), 0);
@@ -297,7 +298,7 @@ static void sym_at__unsized_symbol__nearest_in_exec_section(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__find_sym(e, "pml_test_nosize", &ns), 0);
@@ -325,7 +326,7 @@ static void bytes_at__function__matches_objdump_and_file(void **state)
 	int fd;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__find_sym(e, "pml_test_add", &add), 0);
@@ -367,7 +368,7 @@ static void vaddr_to_offset__bss__enoent(void **state)
 	size_t len = 4;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__find_sym(e, "pml_test_bss", &bss), 0);
@@ -388,7 +389,7 @@ static void first_load_vaddr__dso_and_exec__bias(void **state)
 	uint64_t v, sz;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_true(elf__first_load_vaddr(e) == 0);
@@ -429,7 +430,7 @@ static void for_each_needed__dso__libm_and_libc(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__for_each_needed(e, needed_cb, &c), 0);
@@ -449,7 +450,7 @@ static void runpath__runpath_or_rpath__string(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_non_null(elf__runpath(e));
@@ -473,7 +474,7 @@ static void text__dso__holds_functions(void **state)
 	size_t len, l2;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__text(e, &vaddr, &bytes, &len), 0);
@@ -513,7 +514,7 @@ static void for_each_func__both_tables__each_once(void **state)
 	struct pml_elf *e;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
 	assert_int_equal(elf__for_each_func(e, func_cb, &c), 0);
@@ -534,7 +535,7 @@ static void stripped__dynsym_only__exports_found(void **state)
 	struct pml_elf *e, *f;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	f = elf__open_file(fx.dso);
 	e = elf__open_file(fx.stripped);
 	assert_non_null(f);
@@ -571,7 +572,7 @@ static void open_file__not_an_elf_file__errno(void **state)
 	assert_int_equal(errno, EINVAL);
 	elf__close(NULL);
 
-	NEED_CC();
+	need_cc();
 	snprintf(path, sizeof(path), "%s/empty", fx.dir);
 	assert_int_equal(write_text(path, ""), 0);
 	assert_null(elf__open_file(path));
@@ -708,7 +709,7 @@ static void open_mem__truncated__einval(void **state)
 	uint8_t *cut;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	expect_rejected(im.buf, 0, EINVAL);
 	expect_rejected(NULL, 100, EINVAL);
@@ -729,7 +730,7 @@ static void open_mem__foreign_elf__enotsup(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	im.buf[EI_CLASS] = ELFCLASS32;
 	expect_rejected(im.buf, im.len, ENOTSUP);
@@ -760,7 +761,7 @@ static void open_mem__bad_header_tables__einval(void **state)
 	Elf64_Ehdr saved;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	saved = *ehdr(&im);
 
@@ -807,7 +808,7 @@ static void open_mem__bad_sections__einval(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	sym = shdr_by_name(&im, ".symtab");
 	saved = *sym;
@@ -849,7 +850,7 @@ static void open_mem__unterminated_names__ignored(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	/* .strtab ends inside "pml_test_add": that name is not terminated */
 	add = symtab_entry(&im, "pml_test_add");
@@ -883,7 +884,7 @@ static void open_mem__no_section_headers__dynamic_from_phdrs(void **state)
 	uint64_t off;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	ehdr(&im)->e_shoff = 0;
 	ehdr(&im)->e_shnum = 0;
@@ -910,7 +911,7 @@ static void open_mem__bad_dynamic_strings__skipped(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	dyn_entry(&im, DT_RUNPATH)->d_un.d_val = UINT64_MAX;
 	dyn_entry(&im, DT_NEEDED)->d_un.d_val = shdr_by_name(&im, ".dynstr")->sh_size;
@@ -930,7 +931,7 @@ static void sym_at__huge_symbol_size__no_overflow(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	symtab_entry(&im, "pml_test_add")->st_size = UINT64_MAX;
 	e = elf__open_mem(im.buf, im.len);
@@ -950,7 +951,7 @@ static void find_sym__duplicate_names__global_preferred(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	/* the local pml_test_static renamed to "pml_test_add": global must win */
 	st = symtab_entry(&im, "pml_test_static");
@@ -975,7 +976,7 @@ static void sym_at__aliases__global_preferred(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	/* the local moved onto pml_test_add's address and size */
 	st = symtab_entry(&im, "pml_test_static");
@@ -997,7 +998,7 @@ static void runpath__both_tags__runpath_wins(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	/* the first DT_NEEDED turned into a DT_RPATH naming that library */
 	dyn_entry(&im, DT_NEEDED)->d_tag = DT_RPATH;
@@ -1025,7 +1026,7 @@ static void bytes_at__initialized_data__value(void **state)
 	int32_t v;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	/* .data sits at a different vaddr than file offset: 42 and 7 prove the mapping */
 	e = elf__open_file(fx.dso);
 	assert_non_null(e);
@@ -1059,7 +1060,7 @@ static void sym_at__unsized_in_other_section__enoent(void **state)
 	uint64_t plt;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	/* .plt follows .init, whose _init is an unsized function: not its code */
 	im = dso_copy();
 	plt = shdr_by_name(&im, ".plt")->sh_addr;
@@ -1080,7 +1081,7 @@ static void sym_at__unsized_func_in_data__enoent(void **state)
 	Elf64_Sym *g;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	/* pml_test_global retyped as an unsized function: data is still not code */
 	im = dso_copy();
 	g = symtab_entry(&im, "pml_test_global");
@@ -1102,7 +1103,7 @@ static void find_sym__empty_name_or_null_only_symtab__enoent(void **state)
 	struct image im;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	symtab_entry(&im, "pml_test_add")->st_name = 0; /* "" */
 	e = elf__open_mem(im.buf, im.len);
@@ -1130,7 +1131,7 @@ static void open_mem__header_byte_sweep__fails_cleanly(void **state)
 	unsigned int opened = 0, rejected = 0;
 
 	(void)state;
-	NEED_CC();
+	need_cc();
 	im = dso_copy();
 	ranges[0][0] = 0;
 	ranges[0][1] = sizeof(Elf64_Ehdr);

@@ -1,21 +1,21 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """A known leak amid churn that frees everything it allocates.
 
-Protocol (driven by tests/integration/harness.py): print "READY <pid>", wait
-for a line on stdin, run, print "DONE <expected bytes> <expected count>",
-wait for a line on stdin, exit.
+Protocol: see common.py; prints "DONE bytes=<expected bytes> count=<expected
+count>" (the whole process: the leak and the list holding it).
 
 The leak: LARGE bytes objects of 1000 bytes (1033-byte blocks, through the
 raw/libc layer) and SMALL bytes objects of 100 bytes (133-byte pymalloc
 blocks), kept in one preallocated list (one 8*N-byte block).
 """
 import os
-import sys
+
+import common
 
 LARGE = int(os.environ.get("LEAK_LARGE", "10000"))
 SMALL = int(os.environ.get("LEAK_SMALL", "20000"))
 ROUNDS = int(os.environ.get("CHURN_ROUNDS", "30"))
-HDR = 33  # offsetof(PyBytesObject, ob_sval) + 1 on 64-bit CPython 3.x
+HDR = common.BYTES_HDR  # offsetof(PyBytesObject, ob_sval) + 1: 33 on 64-bit
 
 
 def churn(n):
@@ -34,8 +34,7 @@ def leak(keep, start, n, size):
 
 
 def main():
-    print("READY %d" % os.getpid(), flush=True)
-    sys.stdin.readline()
+    common.ready()
     total = LARGE + SMALL
     keep = [None] * total
     per = max(1, LARGE // ROUNDS)
@@ -51,8 +50,7 @@ def main():
         done_s += m
     churn(2000)
     expected = LARGE * (1000 + HDR) + SMALL * (100 + HDR) + 8 * total
-    print("DONE %d %d" % (expected, total + 1), flush=True)
-    sys.stdin.readline()
+    common.done(bytes=expected, count=total + 1)
 
 
 main()

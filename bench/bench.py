@@ -1,0 +1,419 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Overhead of pymemleak against no tracing and tracemalloc, measured in one run.
+
+Run as root by bench/run.sh (`make bench`). For each interpreter found, every
+mode runs the same allocation-heavy loop (bench/workload.py); repetitions are
+interleaved (rep 1 of every mode, then rep 2, ...) so that drift on the
+machine touches all modes alike, and the median of the repetitions is kept.
+
+Only the timed hot loop counts, never interpreter or tool start-up. Events are
+the allocations + frees the tool saw in the loop: in launch mode the count of
+an empty run (0 iterations, same mode family) is subtracted, in attach mode
+the tool only sees the loop.
+
+Environment: BENCH_ITERS (loop iterations, default 50000), BENCH_REPS
+(default 3), BENCH_ONLY (comma-separated substrings of setup names).
+This is a report: timings are never asserted. Exit status 1 only when a run
+crashed or produced no result.
+"""
+import glob
+import json
+import os
+import platform
+import re
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(ROOT, "build", "pymemleak")
+WORKLOAD = os.path.join(ROOT, "bench", "workload.py")
+OUT = os.path.join(ROOT, "bench", "out")
+ITERS = int(os.environ.get("BENCH_ITERS", "50000"))
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+RUN_TIMEOUT = 600
+
+# (key, label, how): how is "plain", "malloc" (PYTHONMALLOC=malloc), "tm1",
+# "tm16" (python -X tracemalloc=N) or a list of pymemleak flags.
+NONE = ("none", "no tracing", "plain")
+NONE_MALLOC = ("none-malloc", "no tracing, PYTHONMALLOC=malloc", "malloc")
+COUNT = ("count", "count-only probes at entries", ["--count-only"])
+ENTRY = ("entry", "pymemleak --no-pystacks --no-placement", ["--no-pystacks", "--no-placement"])
+PLACED = ("placed", "pymemleak --no-pystacks", ["--no-pystacks"])
+FULL = ("full", "pymemleak (Python stacks)", [])
+TM1 = ("tm1", "python -X tracemalloc=1", "tm1")
+TM16 = ("tm16", "python -X tracemalloc=16", "tm16")
+TOOL_MODES = ("count", "entry", "placed", "full")
+
+failures = []
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def clean_env(extra=None):
+    """The caller's environment minus anything that changes CPython's allocator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(extra or {})
+    return env
+
+
+def pyenv_root():
+    for cand in (os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv"), "/root/.pyenv"):
+        if cand and os.path.isdir(os.path.join(cand, "versions")):
+            return cand
+    return None
+
+
+def pyenv_python(minor):
+    """Newest pyenv CPython 3.minor, or None."""
+    root = pyenv_root()
+    if not root:
+        return None
+    best = None
+    for d in glob.glob(os.path.join(root, "versions", "3.%d.*" % minor)):
+        m = re.match(r"3\.%d\.(\d+)$" % minor, os.path.basename(d))
+        exe = os.path.join(d, "bin", "python3")
+        if m and os.access(exe, os.X_OK) and (not best or int(m.group(1)) > best[0]):
+            best = (int(m.group(1)), os.path.basename(d), exe)
+    return best[1:] if best else None
+
+
+def setups():
+    """(name, title, exe, kind, modes) in run order; kind is launch, debian or attach."""
+    found, skipped = [], []
+    for minor in (12, 8, 13):
+        py = pyenv_python(minor)
+        if not py:
+            skipped.append("pyenv CPython 3.%d: not installed" % minor)
+            continue
+        ver, exe = py
+        found.append(("pyenv-" + ver, "CPython %s (pyenv, shared libpython), launch mode" % ver,
+                      exe, "launch", [NONE, COUNT, ENTRY, PLACED, FULL, TM1, TM16]))
+    deb = "/usr/bin/python3.11"
+    if os.access(deb, os.X_OK):
+        found.append(("debian-3.11-launch",
+                      "Debian %s (static LTO, stripped), launch mode: the tool sets "
+                      "PYTHONMALLOC=malloc" % deb, deb, "debian",
+                      [NONE_MALLOC, NONE, COUNT, ENTRY, PLACED, FULL, TM1, TM16]))
+        found.append(("debian-3.11-attach",
+                      "Debian %s (static LTO, stripped), attach mode (-p on a running "
+                      "process, pymalloc)" % deb, deb, "attach",
+                      [NONE, COUNT, ENTRY, PLACED, FULL]))
+    else:
+        skipped.append("Debian %s: not installed" % deb)
+    if ONLY:
+        found = [s for s in found if any(o in s[0] for o in ONLY)]
+    return found, skipped
+
+
+def loop_time(text):
+    """Seconds from the workload's "LOOP <seconds> <iterations>" line, or None."""
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] == "LOOP":
+            return float(f[1])
+    return None
+
+
+def coverage(json_path):
+    """(allocs, frees, verdict) from a pymemleak JSON report, or None."""
+    try:
+        with open(json_path) as f:
+            doc = json.load(f)
+        cov = doc["processes"][0]["coverage"]
+        return int(cov["allocs"]), int(cov["frees"]), str(cov["verdict"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def run_plain(exe, how, iters):
+    """Untraced or tracemalloc run: (loop seconds, None) or None."""
+    args, env = [exe], clean_env()
+    if how == "malloc":
+        env["PYTHONMALLOC"] = "malloc"
+    elif how in ("tm1", "tm16"):
+        args += ["-X", "tracemalloc=" + how[2:]]
+    try:
+        p = subprocess.run(args + [WORKLOAD, str(iters)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                           timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return "timed out after %d s" % RUN_TIMEOUT
+    t = loop_time(p.stdout)
+    if p.returncode != 0 or t is None:
+        return "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
+    return t, None
+
+
+def json_path_for(name, key, iters, rep):
+    return os.path.join(OUT, "json", "%s-%s-%d-%d.json" % (name, key, iters, rep))
+
+
+def run_launch(name, key, exe, flags, iters, rep):
+    """pymemleak -- exe workload: (loop seconds, coverage) or an error string."""
+    jpath = json_path_for(name, key, iters, rep)
+    cmd = [TOOL, "-q", "--force", "--json", jpath] + flags + ["--", exe, WORKLOAD, str(iters)]
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, env=clean_env(), timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return "timed out after %d s" % RUN_TIMEOUT
+    t, cov = loop_time(p.stdout), coverage(jpath)
+    if p.returncode != 0 or t is None or cov is None:
+        return "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
+    return t, cov
+
+
+def read_prefix(stream, prefix, timeout):
+    """Fields of the next line of stream starting with prefix, or None."""
+    end = time.time() + timeout
+    while time.time() < end:
+        r, _, _ = select.select([stream], [], [], max(0.0, end - time.time()))
+        if not r:
+            return None
+        line = stream.readline()
+        if not line:
+            return None
+        if line.startswith(prefix):
+            return line.split()
+    return None
+
+
+def wait_stderr(proc, needle, timeout):
+    """Collect proc's stderr until needle shows up: (found, text)."""
+    end, buf = time.time() + timeout, ""
+    while time.time() < end and proc.poll() is None:
+        r, _, _ = select.select([proc.stderr], [], [], 0.2)
+        if r:
+            chunk = os.read(proc.stderr.fileno(), 65536).decode(errors="replace")
+            if not chunk:
+                break
+            buf += chunk
+            if needle in buf:
+                return True, buf
+    return False, buf
+
+
+def stop(proc, sig):
+    """Stop a process this script started; returns (rc, stderr text)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    if isinstance(err, bytes):
+        err = err.decode(errors="replace")
+    return proc.returncode, err or ""
+
+
+def run_attach(name, key, exe, flags, iters, rep):
+    """Target waits for "go"; pymemleak -p attaches first unless flags is None."""
+    target = subprocess.Popen([exe, WORKLOAD, str(iters), "--wait"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              universal_newlines=True, env=clean_env())
+    tool, err = None, None
+    try:
+        ready = read_prefix(target.stdout, "READY", 30)
+        if not ready:
+            return "target did not start"
+        jpath = json_path_for(name, key, iters, rep)
+        if flags is not None:
+            tool = subprocess.Popen([TOOL, "-q", "--force", "--json", jpath] + flags +
+                                    ["-p", ready[1]], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            ok, text = wait_stderr(tool, "tracing pid", 60)
+            if not ok:
+                return "tool did not attach: " + text.strip()[-300:]
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        done = read_prefix(target.stdout, "LOOP", RUN_TIMEOUT)
+        if not done:
+            return "target did not finish the loop"
+        if tool is None:
+            return float(done[1]), None
+        # Stop the tool while the target still lives: it sees the loop only.
+        rc, err = stop(tool, signal.SIGINT)
+        tool = None
+        cov = coverage(jpath)
+        if rc != 0 or cov is None:
+            return "tool exit %d: %s" % (rc, err.strip()[-300:])
+        return float(done[1]), cov
+    finally:
+        if tool is not None:
+            stop(tool, signal.SIGINT)
+        try:
+            target.stdin.write("exit\n")
+            target.stdin.flush()
+        except OSError:
+            pass
+        try:
+            target.wait(10)
+        except subprocess.TimeoutExpired:
+            target.kill()
+            target.wait()
+
+
+def measure(setup, mode, iters, rep):
+    name, _, exe, kind, _ = setup
+    key, _, how = mode
+    if kind == "attach":
+        return run_attach(name, key, exe, how if isinstance(how, list) else None, iters, rep)
+    if isinstance(how, list):
+        return run_launch(name, key, exe, how, iters, rep)
+    return run_plain(exe, how, iters)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def bench_setup(setup):
+    """Runs every mode REPS times, interleaved: {key: {"t": [...], "cov": [...]}}."""
+    name, _, exe, kind, modes = setup
+    res = {m[0]: {"t": [], "cov": []} for m in modes}
+    # Empty runs: start-up events to subtract in launch mode (deterministic, so once),
+    # and a warm page cache for everything after.
+    startup = {}
+    if kind != "attach":
+        for fam, flags in (("count", COUNT[2]), ("full", FULL[2])):
+            r = run_launch(name, "empty-" + fam, exe, flags, 0, 0)
+            if isinstance(r, str):
+                failures.append("%s empty %s run: %s" % (name, fam, r))
+                log("%s: empty %s run failed: %s" % (name, fam, r))
+            else:
+                startup[fam] = r[1]
+    for rep in range(1, REPS + 1):
+        for mode in modes:
+            key, label, _ = mode
+            r = measure(setup, mode, ITERS, rep)
+            if isinstance(r, str):
+                failures.append("%s %s rep %d: %s" % (name, label, rep, r))
+                log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
+                continue
+            t, cov = r
+            res[key]["t"].append(t)
+            if cov:
+                base = startup.get("count" if key == "count" else "full")
+                if kind != "attach" and base:
+                    cov = (cov[0] - base[0], cov[1] - base[1], cov[2])
+                res[key]["cov"].append(cov)
+            log("%s rep %d/%d %-40s %9.4f s%s" % (name, rep, REPS, label, t,
+                                                  "  %d allocs %d frees %s" % cov
+                                                  if cov else ""))
+    return res
+
+
+def fmt_ratio(t, base):
+    if t is None or not base:
+        return "-"
+    r = t / base
+    return "%.2fx" % r if r < 10 else "%.1fx" % r if r < 100 else "%.0fx" % r
+
+
+def fmt_time(t):
+    return "-" if t is None else "%.4f s" % t if t < 10 else "%.2f s" % t
+
+
+def spread(ts):
+    if len(ts) < 2 or not median(ts):
+        return "-"
+    return "%.0f%%" % (100.0 * (max(ts) - min(ts)) / median(ts))
+
+
+def events_of(entry):
+    """Median (allocs, frees, events, verdict) seen by the tool, or None."""
+    covs = entry["cov"]
+    if not covs:
+        return None
+    a = int(median([c[0] for c in covs]))
+    f = int(median([c[1] for c in covs]))
+    return a, f, a + f, covs[-1][2]
+
+
+def table(setup, res):
+    """Lines of the report for one setup."""
+    name, title, exe, kind, modes = setup
+    med = {k: median(v["t"]) for k, v in res.items()}
+    base_key = "none-malloc" if kind == "debian" else "none"
+    base = med.get(base_key)
+    lines = [title]
+    hdr = "  %-40s %10s %6s %9s" % ("mode", "loop", "spread", "slowdown")
+    if kind == "debian":
+        hdr += " %10s" % "vs pymalloc"
+    hdr += " %10s %9s" % ("events", "us/event")
+    if kind == "attach":
+        hdr += "  %-9s %s" % ("coverage", "allocs / frees seen")
+    lines.append(hdr)
+    for key, label, _ in modes:
+        t = med.get(key)
+        row = "  %-40s %10s %6s %9s" % (label, fmt_time(t), spread(res[key]["t"]),
+                                         fmt_ratio(t, base))
+        if kind == "debian":
+            row += " %10s" % fmt_ratio(t, med.get("none"))
+        ev = events_of(res[key])
+        if ev and ev[2] > 0 and t is not None and base is not None:
+            row += " %10d %9.2f" % (ev[2], (t - base) * 1e6 / ev[2])
+        else:
+            row += " %10s %9s" % ("-", "-")
+        if kind == "attach" and ev:
+            row += "  %-9s %d / %d" % (ev[3], ev[0], ev[1])
+        lines.append(row.rstrip())
+    full, placed = events_of(res.get("full", {"cov": []})), events_of(res.get("placed",
+                                                                               {"cov": []}))
+    if full and placed and med.get("full") is not None and med.get("placed") is not None \
+            and full[0] > 0:
+        d = med["full"] - med["placed"]
+        lines.append("  stack walk: %+.2f us per allocation (%+.2f us per event), "
+                     "pymemleak minus --no-pystacks" % (d * 1e6 / full[0], d * 1e6 / full[2]))
+    if full and base and full[2] > 0:
+        lines.append("  workload: %d allocations + %d frees in the loop, %.1f M events/s "
+                     "untraced" % (full[0], full[1], full[2] / base / 1e6))
+    return lines
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP bench: pymemleak loads BPF programs: run as root (sudo make bench)")
+        return 0
+    if not os.access(TOOL, os.X_OK):
+        print("bench: no %s (run make)" % TOOL)
+        return 1
+    os.makedirs(os.path.join(OUT, "json"), exist_ok=True)
+    found, skipped = setups()
+    for s in skipped:
+        print("SKIP %s" % s)
+    start = time.time()
+    head = ["pymemleak bench: %d iterations of bench/workload.py per run, median of %d "
+            "interleaved runs" % (ITERS, REPS),
+            "host: Linux %s, %s, %d CPUs; %s" % (platform.release(), platform.machine(),
+                                                 os.cpu_count() or 0,
+                                                 time.strftime("%Y-%m-%d %H:%M:%S")),
+            "loop = the timed hot loop only; slowdown = loop / untraced loop; us/event = "
+            "(loop - untraced loop) / (allocations + frees the tool saw in the loop)"]
+    body = []
+    for setup in found:
+        log("%s: %s" % (setup[0], setup[1]))
+        res = bench_setup(setup)
+        body += [""] + table(setup, res)
+    body += ["", "total bench time %.0f s" % (time.time() - start)]
+    if failures:
+        body += ["", "FAILED runs (%d):" % len(failures)] + ["  " + f for f in failures]
+    text = "\n".join(head + [("SKIP " + s) for s in skipped] + body) + "\n"
+    sys.stdout.write(text)
+    with open(os.path.join(OUT, "results.txt"), "w") as f:
+        f.write(text)
+    print("bench: table written to %s" % os.path.relpath(os.path.join(OUT, "results.txt"),
+                                                         ROOT))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
