@@ -48,6 +48,7 @@ UNIT_EXTRA_symbolize := user/linetable.c user/pyoffsets.c
 UNIT_EXTRA_export_folded     := user/report.c
 UNIT_EXTRA_export_svg        := user/export_folded.c user/report.c
 UNIT_EXTRA_export_speedscope := user/export_folded.c user/report.c
+UNIT_EXTRA_classify := user/pyoffsets.c
 
 .PHONY: all deps test unit integration demo bench lint vmlinux install clean
 

@@ -7,7 +7,7 @@
 set -eu
 
 PKGS="libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libcap-dev libcmocka-dev pkg-config
-libcapstone-dev python3.11 make gcc"
+libcapstone-dev python3.11 make gcc chromium chromium-driver"
 
 missing=""
 for p in $PKGS; do

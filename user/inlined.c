@@ -163,6 +163,7 @@ struct dec {
 	csh cs;
 	cs_insn *insn;
 	const struct pml_inl_text *t;
+	const struct pml_inl_fns *fns;	/* tail calls to these leave the site */
 };
 
 static int dec_open(struct dec *d, const struct pml_inl_text *t)
@@ -968,7 +969,8 @@ static int reach_walk(struct dec *d, const struct pml_inl_site *site, const stru
 				r->cut++;
 				continue;
 			}
-			if (d->insn->id == X86_INS_JMP && !text_at(d->t, s, &left)) {
+			if (d->insn->id == X86_INS_JMP &&
+			    (!text_at(d->t, s, &left) || (d->fns && fn_kind(d->fns, s) >= 0))) {
 				r->jmp_out++;
 				continue;
 			}
@@ -1424,6 +1426,7 @@ int inlined__analyze(const struct pml_inl_text *t, const struct pml_inl_fns *fns
 	err = dec_open(&d, t);
 	if (err)
 		return err;
+	d.fns = fns;
 	g = guard_at(&d, fns, guard);
 	if (g.form == GUARD_NONE)
 		err = -ENOENT;
@@ -1522,6 +1525,7 @@ struct pml_inl_plan *inlined__plan(const struct pml_inl_text *t, const struct pm
 		errno = -err;
 		return NULL;
 	}
+	d.fns = fns;
 	for (i = 0; i < t->n; i++) {
 		err = sweep_chunk(&d, &t->chunks[i], fns, &v, &n, &cap);
 		if (err)

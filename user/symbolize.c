@@ -26,7 +26,7 @@ struct proc_entry {
 struct code_entry {
 	int pid;		/* 0: free slot */
 	uint64_t code;
-	uint64_t fp[4];		/* filename, name, qualname, linetable pointers */
+	uint64_t fp[5];		/* filename, name, qualname, linetable pointers, firstlineno */
 	char *file;
 	char *name;
 	int firstlineno;
@@ -185,7 +185,8 @@ uint64_t symbolizer__failures(const struct pml_symbolizer *s, int pid)
 	return 0;
 }
 
-static void put_utf8(uint32_t cp, char *out, size_t outlen, size_t *n)
+/* Append cp; false (nothing written) when it does not fit. */
+static bool put_utf8(uint32_t cp, char *out, size_t outlen, size_t *n)
 {
 	char b[4];
 	size_t k, len;
@@ -212,9 +213,10 @@ static void put_utf8(uint32_t cp, char *out, size_t outlen, size_t *n)
 		len = 4;
 	}
 	if (*n + len >= outlen)
-		return;
+		return false;
 	for (k = 0; k < len; k++)
 		out[(*n)++] = b[k];
+	return true;
 }
 
 size_t symbolize__ucs_to_utf8(const uint8_t *data, size_t n, unsigned int kind, char *out,
@@ -237,7 +239,8 @@ size_t symbolize__ucs_to_utf8(const uint8_t *data, size_t n, unsigned int kind, 
 			cp = data[4 * i] | (uint32_t)data[4 * i + 1] << 8 |
 			     (uint32_t)data[4 * i + 2] << 16 | (uint32_t)data[4 * i + 3] << 24;
 		}
-		put_utf8(cp, out, outlen, &w);
+		if (!put_utf8(cp, out, outlen, &w))
+			break;	/* a prefix, never a character skipped */
 	}
 	out[w] = '\0';
 	return w;
@@ -259,6 +262,11 @@ static uint32_t ld32(const uint8_t *b, uint32_t off)
 	return v;
 }
 
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
 static bool type_ok(const struct pml_pylayout *lay, const uint8_t *hdr, uint64_t want)
 {
 	return !want || ld64(hdr, lay->ob_type) == want;
@@ -268,17 +276,19 @@ static bool type_ok(const struct pml_pylayout *lay, const uint8_t *hdr, uint64_t
 static char *read_str(struct pml_symbolizer *s, const struct proc_entry *p, uint64_t addr)
 {
 	const struct pml_pylayout *lay = &p->lay;
-	uint8_t hdr[128], *data;
+	uint8_t hdr[256], *data;
 	uint32_t state, kind, dataoff;
 	int64_t len;
 	size_t n, outlen;
 	char *out;
+	uint32_t need = max_u32(max_u32(lay->ob_type + 8, lay->unicode_state + 4),
+				max_u32(lay->unicode_length + 8, lay->unicode_compact_size));
 
-	if (!addr || lay->unicode_compact_size > sizeof(hdr) || lay->unicode_state + 4 > sizeof(hdr) ||
-	    lay->unicode_length + 8 > sizeof(hdr))
+	/* Every field used must lie in the bytes read (layouts may come from
+	 * the target's own _Py_DebugOffsets). */
+	if (!addr || need > sizeof(hdr) || lay->unicode_ascii_size > sizeof(hdr))
 		return NULL;
-	if (s->rd(p->pid, addr, hdr, lay->unicode_compact_size, s->rd_ctx) ||
-	    !type_ok(lay, hdr, p->types.str_type))
+	if (s->rd(p->pid, addr, hdr, need, s->rd_ctx) || !type_ok(lay, hdr, p->types.str_type))
 		return NULL;
 	state = ld32(hdr, lay->unicode_state);
 	if (!lay->unicode_kind_mask || !(state & lay->unicode_compact_mask))
@@ -308,13 +318,13 @@ static uint8_t *read_bytes(struct pml_symbolizer *s, const struct proc_entry *p,
 			   size_t *len)
 {
 	const struct pml_pylayout *lay = &p->lay;
-	uint8_t hdr[64], *data;
+	uint8_t hdr[256], *data;
 	int64_t n;
+	uint32_t need = max_u32(max_u32(lay->ob_type + 8, lay->bytes_size + 8), lay->bytes_sval);
 
-	if (!addr || lay->bytes_sval > sizeof(hdr) || lay->bytes_size + 8 > sizeof(hdr))
+	if (!addr || need > sizeof(hdr))
 		return NULL;
-	if (s->rd(p->pid, addr, hdr, lay->bytes_sval, s->rd_ctx) ||
-	    !type_ok(lay, hdr, p->types.bytes_type))
+	if (s->rd(p->pid, addr, hdr, need, s->rd_ctx) || !type_ok(lay, hdr, p->types.bytes_type))
 		return NULL;
 	memcpy(&n, hdr + lay->bytes_size, sizeof(n));
 	if (n < 0 || (uint64_t)n > TABLE_MAX)
@@ -356,7 +366,7 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 	uint32_t hl = hdr_len(lay);
 	uint8_t hdr[HDR_MAX];
 	struct code_entry *c;
-	uint64_t fp[4] = { 0 };
+	uint64_t fp[5] = { 0 };
 	size_t i, slot;
 	int32_t first;
 
@@ -368,6 +378,8 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 	fp[1] = ld64(hdr, lay->code_name);
 	fp[2] = lay->code_qualname != PML_NO_FIELD ? ld64(hdr, lay->code_qualname) : 0;
 	fp[3] = ld64(hdr, lay->code_linetable);
+	memcpy(&first, hdr + lay->code_firstlineno, sizeof(first));
+	fp[4] = (uint32_t)first;
 
 	slot = slot_of(p->pid, code);
 	for (i = 0; i < CACHE_MAX; i++) {
@@ -389,7 +401,6 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 	c->pid = p->pid;
 	c->code = code;
 	memcpy(c->fp, fp, sizeof(fp));
-	memcpy(&first, hdr + lay->code_firstlineno, sizeof(first));
 	c->firstlineno = first;
 	c->file = read_str(s, p, fp[0]);
 	c->name = read_str(s, p, fp[2] ? fp[2] : fp[1]);
@@ -449,7 +460,7 @@ int symbolizer__frames(struct pml_symbolizer *s, int pid, const struct pml_stack
 					       symbolize__instr_offset(&p->lay,
 								       st->frames[i].code,
 								       st->frames[i].instr));
-		if (!c || !c->ok || line < 0)
+		if (!c || !c->ok || !c->table || line < 0)
 			p->failures++;
 		f->file = dup_or_unknown(c ? c->file : NULL);
 		f->function = dup_or_unknown(c ? c->name : NULL);

@@ -339,6 +339,49 @@ int tracer__drain(struct pml_tracer *t,
 	return errno == ENOENT ? 0 : -errno;
 }
 
+long tracer__scan_allocs(struct pml_tracer *t, size_t max,
+			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx),
+			 void *ctx)
+{
+	enum { BATCH = 4096 };
+	int fd = bpf_map__fd(t->skel->maps.allocs);
+	struct pml_alloc_key *keys;
+	struct pml_alloc *vals;
+	uint64_t in = 0, out = 0;	/* hash map batch token: a bucket index */
+	bool first = true, done = false;
+	long seen = 0;
+	uint32_t n, i;
+	int err = 0;
+
+	keys = calloc(BATCH, sizeof(*keys));
+	vals = calloc(BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done && (size_t)seen < max) {
+		n = BATCH;
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &n, NULL)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				break;
+			}
+			done = true;	/* last batch: n entries are still valid */
+		}
+		first = false;
+		in = out;
+		for (i = 0; i < n && (size_t)seen < max; i++, seen++)
+			if (cb(&keys[i], &vals[i], ctx)) {
+				done = true;
+				break;
+			}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err ? err : seen;
+}
+
 static bool key_is_empty_past(const void *key, int fd, void *ctx)
 {
 	const struct pml_outstanding_key *k = key;

@@ -68,6 +68,14 @@ int tracer__drain(struct pml_tracer *t,
 			    void *ctx),
 		  void *ctx);
 
+/*
+ * Walk live allocations in batches (at most `max` entries), calling cb for
+ * each; cb returning non-zero stops the walk. Returns entries seen or -errno.
+ */
+long tracer__scan_allocs(struct pml_tracer *t, size_t max,
+			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx),
+			 void *ctx);
+
 /* Delete `outstanding` entries of epochs before `before` whose count is 0:
  * nothing can add to a past epoch, so this cannot race the probes.
  * Returns the number deleted. */

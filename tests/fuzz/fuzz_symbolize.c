@@ -54,14 +54,14 @@
 #include "pyoffsets.h"
 #include "symbolize.h"
 
-#define PID 77
-#define IMAGE_BASE 0x10000ull
+#define PID	     77
+#define IMAGE_BASE   0x10000ull
 #define RUNTIME_ADDR 0x8000ull
-#define CODE_TYPE 0x1111ull
-#define STR_TYPE 0x2222ull
-#define BYTES_TYPE 0x3333ull
-#define HEADER_LEN 4
-#define DBG_WORDS (PML_DEBUG_OFFSETS_SIZE / 8)
+#define CODE_TYPE    0x1111ull
+#define STR_TYPE     0x2222ull
+#define BYTES_TYPE   0x3333ull
+#define HEADER_LEN   4
+#define DBG_WORDS    (PML_DEBUG_OFFSETS_SIZE / 8)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -251,15 +251,15 @@ static void check_instr_offsets(const struct pml_pylayout *lay, const struct pml
 	for (i = 0; i < st->depth && i < PML_MAX_FRAMES; i++) {
 		off = symbolize__instr_offset(lay, st->frames[i].code, st->frames[i].instr);
 		if (lay->instr_kind == PML_INSTR_LASTI_BYTES)
-			check(off == ((int32_t)st->frames[i].instr < 0 ? 0
-								      : (uint32_t)st->frames[i].instr));
+			check(off == ((int32_t)st->frames[i].instr < 0
+					      ? 0
+					      : (uint32_t)st->frames[i].instr));
 		else
 			check(!(off & 1));
 		if (lay->instr_kind == PML_INSTR_POINTER)
 			check(off <= (1u << 30));
 	}
 }
-
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -303,7 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (row->instr_kind == PML_INSTR_POINTER)
 			st.frames[i].instr = code + row->code_code_adaptive + (int64_t)(int32_t)w;
 		else
-			st.frames[i].instr = w;	/* int f_lasti read as 4 bytes */
+			st.frames[i].instr = w; /* int f_lasti read as 4 bytes */
 	}
 	t.image = data + pos;
 	t.image_len = size - pos;
@@ -339,7 +339,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 struct seed {
 	uint8_t buf[16384];
 	size_t len;
-	size_t image;		/* where the image starts in buf */
+	size_t image; /* where the image starts in buf */
 	const struct pml_pylayout *lay;
 	int minor;
 };
@@ -399,8 +399,8 @@ static uint64_t seed_bytes(struct seed *sd, const uint8_t *b, size_t n)
 
 enum seed_kind {
 	SEED_PLAIN,
-	SEED_MOVED_FILENAME,	/* 3.13 image: co_filename at 144 */
-	SEED_MOVED_TYPE,	/* 3.13 image: ob_type at 24 (a hash slot), object size 256 */
+	SEED_MOVED_FILENAME, /* 3.13 image: co_filename at 144 */
+	SEED_MOVED_TYPE,     /* 3.13 image: ob_type at 24 (a hash slot), object size 256 */
 };
 
 /* Type words in a code object's unused slots: a moved ob_type still finds one. */
@@ -417,8 +417,7 @@ static void seed_spray_code(struct seed *sd, uint64_t code, size_t size)
 	}
 }
 
-static int write_seed(const char *dir, int minor, int variant, uint8_t flags,
-		      enum seed_kind kind)
+static int write_seed(const char *dir, int minor, int variant, uint8_t flags, enum seed_kind kind)
 {
 	bool moved = kind == SEED_MOVED_FILENAME;
 	/* Small valid tables: lines 10, 11, 13 at offsets 0, 6, 14. */
@@ -429,8 +428,9 @@ static int write_seed(const char *dir, int minor, int variant, uint8_t flags,
 		unsigned int kind;
 		bool ascii;
 		uint32_t extra;
-	} forms[] = { { 1, true, 0 }, { 1, false, 0xe9 }, { 2, false, 0x20ac },
-		      { 4, false, 0x1f40d } };
+	} forms[] = {
+		{ 1, true, 0 }, { 1, false, 0xe9 }, { 2, false, 0x20ac }, { 4, false, 0x1f40d }
+	};
 	static struct seed sd;
 	const uint8_t *tab = minor <= 9 ? lnotab : minor == 10 ? lt310 : lt311;
 	size_t tlen = minor <= 9 ? sizeof(lnotab) : minor == 10 ? sizeof(lt310) : sizeof(lt311);
@@ -457,14 +457,14 @@ static int write_seed(const char *dir, int minor, int variant, uint8_t flags,
 		sd.buf[sd.len++] = 0;
 	}
 	if (kind == SEED_MOVED_TYPE) {
-		sd.buf[sd.len++] = 44;	/* pyobject size */
+		sd.buf[sd.len++] = 44; /* pyobject size */
 		sd.buf[sd.len++] = 0;
 		sd.buf[sd.len++] = 1;
-		sd.buf[sd.len++] = 45;	/* ob_type */
+		sd.buf[sd.len++] = 45; /* ob_type */
 		sd.buf[sd.len++] = 24;
 		sd.buf[sd.len++] = 0;
 	}
-	sd.buf[sd.len++] = 4;		/* depth */
+	sd.buf[sd.len++] = 4; /* depth */
 	sd.image = sd.len + 4 * 8;
 	sd.len = sd.image;
 
@@ -501,7 +501,7 @@ static int write_seed(const char *dir, int minor, int variant, uint8_t flags,
 		uint8_t *fr = sd.buf + sd.image - 32 + k * 8;
 
 		if (k == 3 && minor >= 11)
-			w = (uint32_t)-2;	/* prev_instr of a frame just pushed */
+			w = (uint32_t)-2; /* prev_instr of a frame just pushed */
 		memcpy(fr, &off, 4);
 		memcpy(fr + 4, &w, 4);
 	}

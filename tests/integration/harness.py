@@ -79,20 +79,23 @@ def run_test(name, fn, *args):
     """Run fn(*args): it returns the PASS detail, or raises Failure/Skip."""
     if not selected(name):
         return
+    start = time.time()
+    bug = known_bug(name)
     try:
-        detail = fn(*args)
-        bug = known_bug(name)
-        say("PASS", name, (detail or "") + (" (listed in KNOWN_BUGS: fixed?)" if bug else ""))
+        kind, why = "PASS", fn(*args) or ""
+        if bug:
+            why += " (listed in KNOWN_BUGS: fixed?)"
     except Skip as e:
-        say("SKIP", name, str(e))
+        kind, why = "SKIP", str(e)
     except Failure as e:
-        bug = known_bug(name)
-        say("FAIL", name, str(e) + (" [known tool bug: %s]" % bug if bug else ""))
+        kind, why = "FAIL", str(e) + (" [known tool bug: %s]" % bug if bug else "")
     except Exception as e:  # a harness defect or an unexpected report shape
         tb = traceback.extract_tb(sys.exc_info()[2])[-1]
-        say("FAIL", name, "harness error %s: %s (line %d)" % (type(e).__name__, e, tb.lineno))
+        kind, why = "FAIL", "harness error %s: %s (line %d)" % (type(e).__name__, e, tb.lineno)
     finally:
         reap_children()
+    # The time is information for whoever keeps the suite fast, never asserted.
+    say(kind, name, "%s [%.1f s]" % (why, time.time() - start) if kind != "SKIP" else why)
 
 
 def reap_children():

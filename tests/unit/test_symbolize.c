@@ -56,28 +56,27 @@ struct lt_fixture {
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define PID 4242
-#define PID2 4343
-#define ARENA_BASE 0x7f3a12340000ull
-#define ARENA_SIZE (32u << 20)
-#define CODE_TYPE 0x55667788a000ull
-#define STR_TYPE 0x55667788b000ull
-#define BYTES_TYPE 0x55667788c000ull
-#define UNKNOWN "<unknown>"
-#define LOG_MAX 8192
+#define PID	     4242
+#define PID2	     4343
+#define ARENA_BASE   0x7f3a12340000ull
+#define ARENA_SIZE   (32u << 20)
+#define CODE_TYPE    0x55667788a000ull
+#define STR_TYPE     0x55667788b000ull
+#define BYTES_TYPE   0x55667788c000ull
+#define UNKNOWN	     "<unknown>"
+#define LOG_MAX	     8192
 #define MAX_REPORTED 20
 
 /* _Py_DebugOffsets (3.13) word indices, the cookie being word 0. */
-#define W_VERSION 1
-#define W_FREE_THREADED 2
+#define W_VERSION	       1
+#define W_FREE_THREADED	       2
 #define W_RT_INTERPRETERS_HEAD 5
-#define W_CO_SIZE 34
-#define W_CO_FILENAME 35
-#define W_OB_SIZE 44
-#define W_OB_TYPE 45
-#define W_STR_SIZE 67
-#define W_STR_STATE 68
-#define W_STR_LENGTH 69
+#define W_CO_FILENAME	       35
+#define W_OB_SIZE	       44
+#define W_OB_TYPE	       45
+#define W_STR_SIZE	       67
+#define W_STR_STATE	       68
+#define W_STR_LENGTH	       69
 
 /* One fake process: its memory and the layout its objects are built with. */
 struct fake {
@@ -86,7 +85,7 @@ struct fake {
 	uint64_t base;
 	uint8_t *mem;
 	size_t size, used;
-	uint64_t hole_lo, hole_hi;	/* unreadable [lo, hi) */
+	uint64_t hole_lo, hole_hi; /* unreadable [lo, hi) */
 	const struct pml_pylayout *lay;
 };
 
@@ -102,7 +101,7 @@ struct world {
 	struct pml_symbolizer *s;
 	struct pml_pytypes types;
 	unsigned long nreads;
-	unsigned long bad_reads;	/* unknown pid, or longer than PML_READ_MAX */
+	unsigned long bad_reads; /* unknown pid, or longer than PML_READ_MAX */
 	size_t max_len;
 	struct read_rec log[LOG_MAX];
 };
@@ -168,8 +167,9 @@ static uint64_t fake_alloc(struct fake *f, size_t len)
 {
 	uint64_t addr = f->base + f->used;
 
+	len = (len + 15) & ~(size_t)15;
 	assert_true(len <= f->size - f->used);
-	f->used += (len + 15) & ~(size_t)15;
+	f->used += len;
 	return addr;
 }
 
@@ -201,14 +201,14 @@ static uint32_t get32(struct fake *f, uint64_t addr)
 struct str_form {
 	unsigned int kind;
 	bool ascii;
-	uint32_t extra;		/* code point appended to force the kind, or 0 */
-	const char *utf8;	/* its UTF-8 */
+	uint32_t extra;	  /* code point appended to force the kind, or 0 */
+	const char *utf8; /* its UTF-8 */
 };
 
 static const struct str_form forms[] = {
-	{ 1, true, 0, "" },			/* compact ASCII */
-	{ 1, false, 0xe9, "\xc3\xa9" },		/* latin-1: e acute */
-	{ 2, false, 0x20ac, "\xe2\x82\xac" },	/* UCS2: euro sign */
+	{ 1, true, 0, "" },			   /* compact ASCII */
+	{ 1, false, 0xe9, "\xc3\xa9" },		   /* latin-1: e acute */
+	{ 2, false, 0x20ac, "\xe2\x82\xac" },	   /* UCS2: euro sign */
 	{ 4, false, 0x1f40d, "\xf0\x9f\x90\x8d" }, /* UCS4: snake */
 };
 
@@ -223,10 +223,10 @@ static uint64_t make_str_cp(struct fake *f, const uint32_t *cp, size_t n, unsign
 	uint8_t *d;
 	size_t i;
 
-	put64(f, a, 1);				/* ob_refcnt */
+	put64(f, a, 1); /* ob_refcnt */
 	put64(f, a + l->ob_type, STR_TYPE);
 	put64(f, a + l->unicode_length, n);
-	put64(f, a + 24, 0x1234567);		/* hash */
+	put64(f, a + 24, 0x1234567); /* hash */
 	/* interned (mortal), kind, compact, ascii; "ready" up to 3.11. */
 	state = 1 | kind * lowbit | l->unicode_compact_mask | (ascii ? l->unicode_ascii_mask : 0);
 	if (f->minor <= 11)
@@ -271,7 +271,7 @@ static uint64_t make_bytes(struct fake *f, const uint8_t *data, size_t len)
 	put64(f, a, 1);
 	put64(f, a + l->ob_type, BYTES_TYPE);
 	put64(f, a + l->bytes_size, len);
-	put64(f, a + 24, (uint64_t)-1);		/* ob_shash */
+	put64(f, a + 24, (uint64_t)-1); /* ob_shash */
 	if (len)
 		memcpy(at(f, a + l->bytes_sval), data, len);
 	return a;
@@ -301,25 +301,35 @@ static uint64_t make_code(struct fake *f, const struct code_spec *cs)
 	return a;
 }
 
-/* The instruction word BPF captures, per version (not per layout field). */
+/*
+ * The instruction word BPF captures, decided by version (not by the layout's
+ * instr_kind): 3.8/3.9 f_lasti in bytes, 3.10 f_lasti in code units, 3.11+
+ * prev_instr / instr_ptr, a pointer into co_code_adaptive.
+ */
 static uint64_t instr_of(const struct fake *f, uint64_t code, uint32_t offset)
 {
 	if (f->minor <= 9)
-		return offset;		/* f_lasti: byte offset */
+		return offset;
 	if (f->minor == 10)
-		return offset / 2;	/* f_lasti: code units */
-	return code + f->lay->code_code_adaptive + offset; /* prev_instr / instr_ptr */
+		return offset / 2;
+	return code + f->lay->code_code_adaptive + offset;
 }
 
 static const struct lt_fixture *fixture_of(int minor)
 {
 	switch (minor) {
-	case 8: return &lt38_fixture;
-	case 9: return &lt39_fixture;
-	case 10: return &lt310_fixture;
-	case 11: return &lt311_fixture;
-	case 12: return &lt312_fixture;
-	case 13: return &lt313_fixture;
+	case 8:
+		return &lt38_fixture;
+	case 9:
+		return &lt39_fixture;
+	case 10:
+		return &lt310_fixture;
+	case 11:
+		return &lt311_fixture;
+	case 12:
+		return &lt312_fixture;
+	case 13:
+		return &lt313_fixture;
 	}
 	fail();
 	return NULL;
@@ -372,7 +382,8 @@ static struct fake *world_open(struct world *w, int minor)
 static void world_add(struct world *w, int pid, int minor, uint64_t runtime_addr,
 		      struct pml_pylayout *out)
 {
-	assert_int_equal(symbolizer__add_proc(w->s, pid, 3, minor, runtime_addr, &w->types, out), 0);
+	assert_int_equal(symbolizer__add_proc(w->s, pid, 3, minor, runtime_addr, &w->types, out),
+			 0);
 }
 
 struct result {
@@ -409,7 +420,7 @@ static void sym_one(struct world *w, int pid, uint64_t code, uint64_t instr, str
 /* A typical code object of the world's version with a real table. */
 struct std_code {
 	uint64_t code, file, name, qualname, table;
-	uint64_t instr;		/* of an offset with a line */
+	uint64_t instr; /* of an offset with a line */
 	int line;
 	const char *want_func;
 };
@@ -430,8 +441,12 @@ static void make_std_code(struct fake *f, struct std_code *sc)
 	sc->name = make_str(f, "handle", &forms[0]);
 	sc->qualname = make_str(f, "Service.handle", &forms[0]);
 	sc->table = make_bytes(f, c->table, c->table_len);
-	cs = (struct code_spec){ sc->file, sc->name, f->minor >= 11 ? sc->qualname : 0,
-				 sc->table, c->firstlineno, c->code_len };
+	cs.file = sc->file;
+	cs.name = sc->name;
+	cs.qualname = f->minor >= 11 ? sc->qualname : 0;
+	cs.table = sc->table;
+	cs.firstlineno = c->firstlineno;
+	cs.code_len = c->code_len;
 	sc->code = make_code(f, &cs);
 	sc->instr = instr_of(f, sc->code, p->offset);
 	sc->line = p->line;
@@ -447,8 +462,11 @@ struct expect {
 	int line;
 };
 
+typedef char path_buf[256];
+typedef char func_buf[512];
+
 static void flush_stack(struct world *w, const struct lt_fixture *fx, struct pml_stack *st,
-			const struct expect *exp, char (*files)[256], char (*funcs)[512],
+			const struct expect *exp, const path_buf *files, const func_buf *funcs,
 			size_t *bad)
 {
 	struct pml_stackinfo info;
@@ -476,8 +494,8 @@ static void check_fixture(struct world *w, int minor, bool debug_offsets)
 {
 	const struct lt_fixture *fx = fixture_of(minor);
 	struct fake *f = world_open(w, minor);
-	char files[ARRAY_SIZE(forms)][256];
-	char (*funcs)[512] = calloc(fx->ncodes, sizeof(*funcs));
+	path_buf files[ARRAY_SIZE(forms)];
+	func_buf *funcs = calloc(fx->ncodes, sizeof(*funcs));
 	uint64_t *codes = calloc(fx->ncodes, sizeof(*codes));
 	uint64_t fileobj[ARRAY_SIZE(forms)], rt = 0;
 	struct expect exp[PML_MAX_FRAMES];
@@ -854,8 +872,10 @@ static void symbolize__str_data_unreadable__unknown(void **state)
 		uint64_t data;
 
 		make_std_code(f, &sc);
-		sc.file = make_str(f, "/srv/app/a/rather/long/path/to/some/module/in/a/package/"
-				      "that/goes/on/and/on/handlers.py", &forms[0]);
+		sc.file = make_str(f,
+				   "/srv/app/a/rather/long/path/to/some/module/in/a/package/"
+				   "that/goes/on/and/on/handlers.py",
+				   &forms[0]);
 		put64(f, sc.code + f->lay->code_filename, sc.file);
 		/* Header readable (even the non-ascii header size), data not. */
 		data = sc.file + f->lay->unicode_compact_size;
@@ -927,7 +947,8 @@ static void symbolize__table_too_long__not_read_line_zero(void **state)
 		assert_string_equal(r.func, sc.want_func);
 		assert_int_equal(r.line, 0);
 		assert_int_equal(reads_in(w, sc.table + f->lay->bytes_sval,
-					  sc.table + f->lay->bytes_sval + 1), 0);
+					  sc.table + f->lay->bytes_sval + 1),
+				 0);
 		assert_true(w->max_len <= PML_READ_MAX);
 		assert_int_equal(w->bad_reads, 0);
 	}
@@ -946,7 +967,7 @@ static void symbolize__table_truncated__line_zero_counted(void **state)
 		const struct lt_code *c = &fixture_of(minors[i])->codes[1];
 
 		if (minors[i] <= 9)
-			continue;	/* co_lnotab: past the end is the last line */
+			continue; /* co_lnotab: past the end is the last line */
 		make_std_code(f, &sc);
 		put64(f, sc.table + f->lay->bytes_size, 2);
 		world_add(w, PID, minors[i], 0, NULL);
@@ -998,10 +1019,13 @@ static void symbolize__three_frames__order_kept(void **state)
 
 	memset(&st, 0, sizeof(st));
 	for (i = 0; i < 3; i++) {
-		struct code_spec cs = { make_str(f, "/app/m.py", &forms[i]),
-					make_str(f, names[i], &forms[0]), 0,
-					make_bytes(f, c->table, c->table_len), c->firstlineno,
-					c->code_len };
+		struct code_spec cs = {
+			.file = make_str(f, "/app/m.py", &forms[i]),
+			.name = make_str(f, names[i], &forms[0]),
+			.table = make_bytes(f, c->table, c->table_len),
+			.firstlineno = c->firstlineno,
+			.code_len = c->code_len,
+		};
 
 		st.frames[i].code = make_code(f, &cs);
 		st.frames[i].instr = c->pairs[i * 20].offset;
@@ -1065,7 +1089,7 @@ static void symbolize__dropped_pid__forgotten(void **state)
 	sym_one(w, PID, 0, 0, &r);
 	assert_int_equal(symbolizer__failures(w->s, PID), 1);
 	symbolizer__drop_pid(w->s, PID);
-	symbolizer__drop_pid(w->s, PID);	/* twice: harmless */
+	symbolizer__drop_pid(w->s, PID); /* twice: harmless */
 	assert_int_equal(symbolizer__failures(w->s, PID), 0);
 	sym_one(w, PID, sc.code, sc.instr, &r);
 	assert_int_equal(r.nframes, 0);
@@ -1190,7 +1214,9 @@ static void symbolize_cache__two_pids_same_address__separate(void **state)
 /* More code objects than the cache holds: bounded, and still right. */
 static void symbolize_cache__more_codes_than_slots__all_right(void **state)
 {
-	enum { NCODES = 70000 };
+	enum {
+		NCODES = 70000
+	};
 	struct world *w = *state;
 	struct fake *f = world_open(w, 12);
 	const struct lt_code *c = &lt312_fixture.codes[1];
@@ -1295,7 +1321,8 @@ static void symbolizer_add_proc__313_real_debug_offsets__table_walk_fields(void 
 	 */
 	want.walk.runtime_addr = rt;
 	want.walk.tstate_chain[0] = (uint32_t)get_word(debug_offsets_313, W_RT_INTERPRETERS_HEAD);
-	assert_int_equal(want.walk.tstate_chain[0], pyoffsets__lookup(3, 13)->walk.tstate_chain[0] - 8);
+	assert_int_equal(want.walk.tstate_chain[0],
+			 pyoffsets__lookup(3, 13)->walk.tstate_chain[0] - 8);
 	assert_layout_equal(&got, &want);
 }
 
@@ -1329,11 +1356,11 @@ static void symbolizer_add_proc__313_corrupt_debug_offsets__table_row(void **sta
 		int word;
 		uint64_t value;
 	} bad[] = {
-		{ 0, 0x7970677562656479ull },	/* cookie "ydebugpy" */
-		{ W_VERSION, 0x030c01f0 },	/* 3.12.1 */
-		{ W_VERSION, 0x030e00f0 },	/* 3.14.0 */
+		{ 0, 0x7970677562656479ull }, /* cookie "ydebugpy" */
+		{ W_VERSION, 0x030c01f0 },    /* 3.12.1 */
+		{ W_VERSION, 0x030e00f0 },    /* 3.14.0 */
 		{ W_FREE_THREADED, 1 },
-		{ W_CO_FILENAME, 208 },		/* == co size: field outside */
+		{ W_CO_FILENAME, 208 }, /* == co size: field outside */
 		{ W_OB_TYPE, UINT64_MAX },
 		{ W_STR_SIZE, 0 },
 	};
@@ -1495,7 +1522,7 @@ static void symbolize__313_image_str_fields_far__names_read(void **state)
 	make_std_code(f, &sc);
 	for (i = 0; i < 3; i++) {
 		strs[i] = make_str(f, i == 0 ? "/s.py" : i == 1 ? "s" : "S.s", &forms[0]);
-		fake_alloc(f, 96);	/* room for the far words */
+		fake_alloc(f, 96); /* room for the far words */
 	}
 	for (i = 0; i < 3; i++) {
 		put32(f, strs[i] + 64, get32(f, strs[i] + f->lay->unicode_state));
@@ -1540,7 +1567,7 @@ static void symbolizer_new__own_process__reads_via_process_vm_readv(void **state
 	st.depth = 2;
 	st.frames[0].code = sc.code + shift;
 	st.frames[0].instr = sc.instr + shift;
-	st.frames[1].code = 16;		/* unmapped */
+	st.frames[1].code = 16; /* unmapped */
 	assert_int_equal(symbolizer__frames(s, getpid(), &st, &info), 0);
 	assert_int_equal(info.nframes, 2);
 	if (!strcmp(info.frames[0].file, UNKNOWN)) {
@@ -1621,8 +1648,7 @@ static void ucs_to_utf8__beyond_unicode__replacement(void **state)
 {
 	static const uint32_t cp[] = { 0x110000, 0xffffffff, 0x80000000, 0x1fffff, 'z' };
 
-	assert_ucs(cp, ARRAY_SIZE(cp), 4,
-		   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
+	assert_ucs(cp, ARRAY_SIZE(cp), 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
 }
 
 static void ucs_to_utf8__bad_kind__empty(void **state)
