@@ -7,16 +7,18 @@ interleaved (rep 1 of every mode, then rep 2, ...) so that drift on the
 machine touches all modes alike, and the median of the repetitions is kept.
 
 Only the timed hot loop counts, never interpreter or tool start-up. Events are
-the allocations + frees the tool saw in the loop: in launch mode the count of
-an empty run (0 iterations, same mode family) is subtracted, in attach mode
-the tool only sees the loop.
+the allocations + frees pymemleak saw in the loop: in launch mode the count of
+an empty run (0 iterations; start-up is alike in every pymemleak mode) is
+subtracted, in attach mode the tool only sees the loop. Every row of a table
+is divided by the same event count, so count-only (which counts probe hits)
+and tracemalloc rows compare per allocation or free too.
 
 CPython 3.12 and Debian's python3.11 run every mode; 3.8 and 3.13 skip the
-two entry-probe modes (their cost does not depend on the version: every
-pyenv build's allocator entries are alike) to keep `make bench` near six
-minutes; BENCH_FULL=1 runs them too.
+two entry-probe modes, whose probe plan (`pymemleak -v`) is the same on every
+pyenv build, to keep `make bench` near six minutes: each pymemleak run also
+costs seconds of probe detach. BENCH_FULL=1 runs them too.
 
-Environment: BENCH_ITERS (loop iterations, default 40000), BENCH_REPS
+Environment: BENCH_ITERS (loop iterations, default 20000), BENCH_REPS
 (default 3), BENCH_ONLY (comma-separated substrings of setup names),
 BENCH_FULL=1 (every mode on every interpreter).
 This is a report: timings are never asserted. Exit status 1 only when a run
@@ -38,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "build", "pymemleak")
 WORKLOAD = os.path.join(ROOT, "bench", "workload.py")
 OUT = os.path.join(ROOT, "bench", "out")
-ITERS = int(os.environ.get("BENCH_ITERS", "40000"))
+ITERS = int(os.environ.get("BENCH_ITERS", "20000"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 FULL_SET = os.environ.get("BENCH_FULL", "") not in ("", "0")
@@ -54,7 +56,6 @@ PLACED = ("placed", "pymemleak --no-pystacks", ["--no-pystacks"])
 FULL = ("full", "pymemleak (Python stacks)", [])
 TM1 = ("tm1", "python -X tracemalloc=1", "tm1")
 TM16 = ("tm16", "python -X tracemalloc=16", "tm16")
-TOOL_MODES = ("count", "entry", "placed", "full")
 
 failures = []
 
@@ -143,7 +144,7 @@ def coverage(json_path):
 
 
 def run_plain(exe, how, iters):
-    """Untraced or tracemalloc run: (loop seconds, None) or None."""
+    """Untraced or tracemalloc run: (loop seconds, None) or an error string."""
     args, env = [exe], clean_env()
     if how == "malloc":
         env["PYTHONMALLOC"] = "malloc"
@@ -195,33 +196,33 @@ def read_prefix(stream, prefix, timeout):
     return None
 
 
-def wait_stderr(proc, needle, timeout):
-    """Collect proc's stderr until needle shows up: (found, text)."""
-    end, buf = time.time() + timeout, ""
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_file(proc, path, needle, timeout):
+    """Wait until the file proc writes its stderr to shows needle."""
+    end = time.time() + timeout
     while time.time() < end and proc.poll() is None:
-        r, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if r:
-            chunk = os.read(proc.stderr.fileno(), 65536).decode(errors="replace")
-            if not chunk:
-                break
-            buf += chunk
-            if needle in buf:
-                return True, buf
-    return False, buf
+        if needle in read_text(path):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def stop(proc, sig):
-    """Stop a process this script started; returns (rc, stderr text)."""
+    """Stop a process this script started and reap it; returns its exit status."""
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
-        _, err = proc.communicate(timeout=60)
+        return proc.wait(60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    if isinstance(err, bytes):
-        err = err.decode(errors="replace")
-    return proc.returncode, err or ""
+        return proc.wait()
 
 
 def run_attach(name, key, exe, flags, iters, rep):
@@ -229,19 +230,21 @@ def run_attach(name, key, exe, flags, iters, rep):
     target = subprocess.Popen([exe, WORKLOAD, str(iters), "--wait"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               universal_newlines=True, env=clean_env())
-    tool, err = None, None
+    tool = None
+    jpath = json_path_for(name, key, iters, rep)
+    epath = jpath[:-len(".json")] + ".stderr"
     try:
         ready = read_prefix(target.stdout, "READY", 30)
         if not ready:
             return "target did not start"
-        jpath = json_path_for(name, key, iters, rep)
         if flags is not None:
-            tool = subprocess.Popen([TOOL, "-q", "--force", "--json", jpath] + flags +
-                                    ["-p", ready[1]], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-            ok, text = wait_stderr(tool, "tracing pid", 60)
-            if not ok:
-                return "tool did not attach: " + text.strip()[-300:]
+            # stderr to a file: a pipe nobody reads during the loop could fill and stall it.
+            with open(epath, "w") as err:
+                tool = subprocess.Popen([TOOL, "-q", "--force", "--json", jpath] + flags +
+                                        ["-p", ready[1]], stdout=subprocess.DEVNULL,
+                                        stderr=err)
+            if not wait_file(tool, epath, "tracing pid", 60):
+                return "tool did not attach: " + read_text(epath).strip()[-300:]
         target.stdin.write("go\n")
         target.stdin.flush()
         done = read_prefix(target.stdout, "LOOP", RUN_TIMEOUT)
@@ -250,11 +253,11 @@ def run_attach(name, key, exe, flags, iters, rep):
         if tool is None:
             return float(done[1]), None
         # Stop the tool while the target still lives: it sees the loop only.
-        rc, err = stop(tool, signal.SIGINT)
+        rc = stop(tool, signal.SIGINT)
         tool = None
         cov = coverage(jpath)
         if rc != 0 or cov is None:
-            return "tool exit %d: %s" % (rc, err.strip()[-300:])
+            return "tool exit %d: %s" % (rc, read_text(epath).strip()[-300:])
         return float(done[1]), cov
     finally:
         if tool is not None:
@@ -357,9 +360,12 @@ def table(setup, res):
     lines = [title]
     if loop_ev:
         lines[0] += ":"
+        if loop_ev[3] != "complete":
+            rate = ", coverage %s: per event seen, not per event made" % loop_ev[3]
+        else:
+            rate = ", %.1f M/s untraced" % (loop_ev[2] / base / 1e6) if base else ""
         lines.append("  loop: %d allocations + %d frees seen by pymemleak%s" %
-                     (loop_ev[0], loop_ev[1], ", %.1f M/s untraced" %
-                      (loop_ev[2] / base / 1e6) if base else ""))
+                     (loop_ev[0], loop_ev[1], rate))
     hdr = "  %-40s %10s %6s %9s" % ("mode", "loop", "spread", "slowdown")
     if kind == "debian":
         hdr += " %11s" % "vs pymalloc"

@@ -6,7 +6,7 @@ Usage: workload.py ITERATIONS [--wait]
 Each iteration allocates small objects (list, dict, str, bytes, tuple) and,
 every 8th iteration, a bytes object larger than 512 bytes (served by the raw
 layer, not pymalloc). Objects are kept in a ring of recent slots so that they
-die a few thousand iterations later, like a service's working set, not at once.
+die 2048 iterations later, like a service's working set, not at once.
 
 Only the hot loop is timed: "LOOP <seconds> <iterations>" on stdout.
 With --wait the script prints "READY <pid>" and waits for a line on stdin
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-RING = 4096
+RING = 2048
 
 
 def hot(n):

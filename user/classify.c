@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* process_vm_readv */
+#define _GNU_SOURCE /* process_vm_readv */
 #endif
 #include <errno.h>
 #include <stdbool.h>
@@ -12,28 +12,28 @@
 #include "classify.h"
 
 /* tp_flags bits with the same value on every supported CPython (3.8-3.13). */
-#define TPF_READY		(1ull << 12)
-#define TPF_TYPE_SUBCLASS	(1ull << 31)
+#define TPF_READY	  (1ull << 12)
+#define TPF_TYPE_SUBCLASS (1ull << 31)
 
-#define HDR_FIELD_MAX	64		/* ob_type, GC head, pre-header: bytes at most */
-#define TYPE_FIELD_MAX	512		/* tp_* offsets: bytes at most */
-#define MAX_CANDS	4		/* 0, pre-header, GC head, both */
+#define HDR_FIELD_MAX  64  /* ob_type, GC head, pre-header: bytes at most */
+#define TYPE_FIELD_MAX 512 /* tp_* offsets: bytes at most */
+#define MAX_CANDS      4   /* 0, pre-header, GC head, both */
 /* A live object's count stays far below this (3.12+ immortals: 2^32 - 1,
  * plus increments by old-ABI extensions); a pointer in a PIE process is above. */
-#define REFCNT_MAX	(1ull << 40)
+#define REFCNT_MAX (1ull << 40)
 /* Name reads never cross a 4 KiB boundary unless the name goes on past it,
  * so a name ending just before an unmapped page still reads. */
 #define PAGE		4096u
-#define CACHE_SLOTS	(2 * PML_CLASSIFY_CACHE_MAX)	/* power of two, load <= 1/2 */
-#define CACHE_FIRST_CAP	64
+#define CACHE_SLOTS	(2 * PML_CLASSIFY_CACHE_MAX) /* power of two, load <= 1/2 */
+#define CACHE_FIRST_CAP 64
 
 /* What one address gave when read as a type object. */
 struct type_facts {
 	uint64_t addr;
-	uint64_t meta;		/* its ob_type */
-	uint64_t flags;		/* tp_flags */
-	uint64_t basicsize;	/* tp_basicsize */
-	bool ok;		/* readable, ready, sane basicsize, printable name */
+	uint64_t meta;	    /* its ob_type */
+	uint64_t flags;	    /* tp_flags */
+	uint64_t basicsize; /* tp_basicsize */
+	bool ok;	    /* readable, ready, sane basicsize, printable name */
 	char name[PML_CLASSIFY_NAME_MAX];
 };
 
@@ -41,11 +41,11 @@ struct classify_proc {
 	int pid;
 	struct pml_pylayout lay;
 	uint64_t type_type;
-	uint32_t cands[MAX_CANDS];	/* object start offsets to try, ascending */
+	uint32_t cands[MAX_CANDS]; /* object start offsets to try, ascending */
 	uint32_t ncands;
-	uint32_t hdr_span;		/* block bytes the candidates need */
-	uint32_t type_span;		/* type object bytes the checks need */
-	uint16_t *slots;		/* CACHE_SLOTS: entry index + 1, 0 empty */
+	uint32_t hdr_span;  /* block bytes the candidates need */
+	uint32_t type_span; /* type object bytes the checks need */
+	uint16_t *slots;    /* CACHE_SLOTS: entry index + 1, 0 empty */
 	struct type_facts *entries;
 	uint32_t nentries, capentries;
 };
@@ -185,8 +185,8 @@ int classify__add_proc(struct pml_classifier *c, int pid, const struct pml_pylay
 		cand__add(&fresh, l->gc_head_size + l->pre_header_size);
 	}
 	fresh.hdr_span = fresh.cands[fresh.ncands - 1] + l->ob_type + 8;
-	fresh.type_span = max_u32(max_u32(l->ob_type, l->tp_name),
-				  max_u32(l->tp_flags, l->tp_basicsize)) + 8;
+	fresh.type_span =
+		max_u32(max_u32(l->ob_type, l->tp_name), max_u32(l->tp_flags, l->tp_basicsize)) + 8;
 	fresh.slots = calloc(CACHE_SLOTS, sizeof(*fresh.slots));
 	if (!fresh.slots)
 		return -ENOMEM;
@@ -381,7 +381,7 @@ static bool type__valid(struct pml_classifier *c, struct classify_proc *p, uint6
 int classify__block(struct pml_classifier *c, int pid, uint64_t addr, uint64_t size, char *name,
 		    size_t len)
 {
-	uint8_t buf[3 * HDR_FIELD_MAX];	/* >= hdr_span: two headers + ob_type + 8 */
+	uint8_t buf[3 * HDR_FIELD_MAX]; /* >= hdr_span: two headers + ob_type + 8 */
 	const struct pml_pylayout *l;
 	struct classify_proc *p;
 	struct type_facts f;

@@ -51,7 +51,7 @@ struct pml_classifier;
  * process_vm_readv. NULL with errno (ENOMEM).
  */
 struct pml_classifier *classify__new(pml_read_fn rd, void *ctx);
-void classify__free(struct pml_classifier *c);	/* NULL-safe */
+void classify__free(struct pml_classifier *c); /* NULL-safe */
 
 /*
  * Classify blocks of pid with layout *lay (copied) and type_type, the

@@ -26,7 +26,7 @@
 /* Fallback arm from the guard's branch to the indirect call. */
 #define FALLBACK_MAX_INSNS 32
 /* Result path from the indirect call to the join. */
-#define TAIL_MAX_INSNS 24
+#define TAIL_MAX_INSNS 48
 /* Search from the inlined arm: instruction budget and address window. */
 #define REACH_MAX_INSNS 4096
 #define REACH_WINDOW (64 * 1024 * 1024)
@@ -41,6 +41,13 @@
 /* Register families: pml_reg values 0..14, then rsp. */
 #define FAM_RSP 15
 #define FAM_COUNT 16
+#define CALLER_SAVED                                                                        \
+	(1u << PML_REG_RAX | 1u << PML_REG_RCX | 1u << PML_REG_RDX | 1u << PML_REG_RSI |    \
+	 1u << PML_REG_RDI | 1u << PML_REG_R8 | 1u << PML_REG_R9 | 1u << PML_REG_R10 |      \
+	 1u << PML_REG_R11)
+#define ARG_REGS                                                                            \
+	(1u << PML_REG_RDI | 1u << PML_REG_RSI | 1u << PML_REG_RDX | 1u << PML_REG_RCX |    \
+	 1u << PML_REG_R8 | 1u << PML_REG_R9)
 #define VAL_UNKNOWN 0xff
 
 struct reg_alias {
@@ -802,62 +809,114 @@ static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *targ
 struct tail {
 	uint64_t addr[TAIL_MAX_INSNS];
 	uint32_t result[TAIL_MAX_INSNS];	/* families holding the result at addr[i] */
+	bool flags[TAIL_MAX_INSNS];		/* eflags come from testing the result */
 	size_t n;
 };
 
+struct tail_item {
+	uint64_t pc;
+	uint32_t result;
+	bool flags;
+};
+
+static bool tail_index(const struct tail *tl, uint64_t a, size_t *idx);
+
 /*
- * Follow rax from after the indirect call through straight-line code and
- * its NULL test (taking the non-NULL side), recording each address and
- * which registers hold the result there. Stops at any other branch, a
- * call, or when no register holds the result any more.
+ * The region after the indirect call where some register still holds its
+ * result: rax, then what moves copy it to, less what writes over it (a call
+ * keeps only the callee-saved ones). A NULL test of the result is followed
+ * on its non-NULL side only; other branches on both sides. Where paths meet,
+ * a register counts only if it holds the result on all of them. The region
+ * ends at the guard and the call themselves, at a change of the stack
+ * pointer, at returns and indirect jumps, and at TAIL_MAX_INSNS addresses.
  */
-static void tail_walk(struct dec *d, uint64_t start, struct tail *tl)
+static void tail_walk(struct dec *d, const struct pml_inl_site *site, uint64_t start,
+		      struct tail *tl)
 {
-	uint32_t result = 1u << PML_REG_RAX;
-	bool flags_from_result = false;
-	uint64_t pc = start, target;
-	struct effects e;
-	int dst, src;
+	struct tail_item work[2 * TAIL_MAX_INSNS];
+	size_t nw = 0, steps = 0, idx;
 
 	tl->n = 0;
-	while (tl->n < TAIL_MAX_INSNS && result) {
+	work[nw++] = (struct tail_item){ start, 1u << PML_REG_RAX, false };
+	while (nw && steps++ < 8 * TAIL_MAX_INSNS) {
+		struct tail_item it = work[--nw];
 		const cs_insn *insn = d->insn;
 		const cs_x86_op *a, *b;
+		struct effects e;
+		uint64_t target;
+		int dst, src;
 
-		if (!dec_at(d, pc))
-			return;
-		tl->addr[tl->n] = pc;
-		tl->result[tl->n] = result;
-		tl->n++;
+		if (it.pc == site->guard || it.pc == site->probe || it.pc == site->call)
+			continue;
+		if (tail_index(tl, it.pc, &idx)) {
+			uint32_t r = tl->result[idx] & it.result;
+			bool f = tl->flags[idx] && it.flags;
+
+			if (r == tl->result[idx] && f == tl->flags[idx])
+				continue;
+			tl->result[idx] = r;
+			tl->flags[idx] = f;
+			it.result = r;
+			it.flags = f;
+		} else {
+			if (tl->n == TAIL_MAX_INSNS)
+				continue;
+			idx = tl->n++;
+			tl->addr[idx] = it.pc;
+			tl->result[idx] = it.result;
+			tl->flags[idx] = it.flags;
+		}
+		/* where the result died: a boundary, kept so that joins there cancel */
+		if (!it.result || !dec_at(d, it.pc))
+			continue;
 		a = insn_op(insn, 0);
 		b = insn_op(insn, 1);
 
-		if ((insn->id == X86_INS_JE || insn->id == X86_INS_JNE) && flags_from_result &&
-		    insn_direct_target(insn, &target)) {
-			pc = insn->id == X86_INS_JNE ? target : insn_next(insn);
+		if (insn->id == X86_INS_JMP) {
+			if (insn_direct_target(insn, &target) && nw < 2 * TAIL_MAX_INSNS)
+				work[nw++] = (struct tail_item){ target, it.result, it.flags };
 			continue;
 		}
-		if (insn->id == X86_INS_JMP && insn_direct_target(insn, &target)) {
-			pc = target;
+		if (insn_is_jcc(insn)) {
+			if (!insn_direct_target(insn, &target))
+				continue;
+			if (it.flags && insn->id == X86_INS_JNE) {
+				work[nw++] = (struct tail_item){ target, it.result, true };
+				continue;
+			}
+			if (it.flags && insn->id == X86_INS_JE) {
+				work[nw++] = (struct tail_item){ insn_next(insn), it.result, true };
+				continue;
+			}
+			if (nw + 2 > 2 * TAIL_MAX_INSNS)
+				continue;
+			work[nw++] = (struct tail_item){ target, it.result, it.flags };
+			work[nw++] = (struct tail_item){ insn_next(insn), it.result, it.flags };
+			continue;
+		}
+		if (insn->id == X86_INS_CALL) {
+			if (nw < 2 * TAIL_MAX_INSNS)
+				work[nw++] = (struct tail_item){ insn_next(insn),
+								 it.result & ~CALLER_SAVED, false };
 			continue;
 		}
 		if (insn_is_control(insn) || !insn_effects(d, insn, &e) ||
 		    ((e.wr | e.partial) & (1u << FAM_RSP)))
-			return;
+			continue;
 		if (e.flags)
-			flags_from_result = insn->id == X86_INS_TEST && a && b &&
-					    a->type == X86_OP_REG && b->type == X86_OP_REG &&
-					    a->reg == b->reg && (src = reg_fam64(a->reg)) >= 0 &&
-					    (result & (1u << src));
+			it.flags = insn->id == X86_INS_TEST && a && b && a->type == X86_OP_REG &&
+				   b->type == X86_OP_REG && a->reg == b->reg &&
+				   (src = reg_fam64(a->reg)) >= 0 && (it.result & (1u << src));
 		if (insn_mov_rr(insn, &dst, &src)) {
-			if (result & (1u << src))
-				result |= 1u << dst;
+			if (it.result & (1u << src))
+				it.result |= 1u << dst;
 			else
-				result &= ~(1u << dst);
+				it.result &= ~(1u << dst);
 		} else {
-			result &= ~(e.wr | e.partial);
+			it.result &= ~(e.wr | e.partial);
 		}
-		pc = insn_next(insn);
+		if (nw < 2 * TAIL_MAX_INSNS)
+			work[nw++] = (struct tail_item){ insn_next(insn), it.result, it.flags };
 	}
 }
 
@@ -881,7 +940,7 @@ struct reach {
 	uint64_t rets[PML_INL_MAX_EXITS];
 	size_t nrets;
 	bool too_many_rets;
-	uint32_t joined;	/* bit i: tail address i reached */
+	uint64_t joined;	/* bit i: tail address i reached */
 	size_t insns;
 	size_t cut;		/* edges leaving the window or the code */
 	size_t jmp_out;		/* direct jumps out of the code: tail calls (to the PLT) */
@@ -935,7 +994,7 @@ static int reach_walk(struct dec *d, const struct pml_inl_site *site, const stru
 	}
 
 	if (tail_index(tl, site->inline_start, &idx)) {
-		r->joined |= 1u << idx;
+		r->joined |= 1ull << idx;
 	} else {
 		queue[qn++] = site->inline_start;
 		addrmap_put(&r->seen, site->inline_start, 0);
@@ -962,7 +1021,7 @@ static int reach_walk(struct dec *d, const struct pml_inl_site *site, const stru
 			if (s == site->guard || s == site->probe || s == site->call)
 				continue;
 			if (tail_index(tl, s, &idx)) {
-				r->joined |= 1u << idx;
+				r->joined |= 1ull << idx;
 				continue;
 			}
 			if (s < lo || s >= hi) {
@@ -989,14 +1048,6 @@ out:
 }
 
 /* ---- the join ---------------------------------------------------------- */
-
-#define CALLER_SAVED                                                                        \
-	(1u << PML_REG_RAX | 1u << PML_REG_RCX | 1u << PML_REG_RDX | 1u << PML_REG_RSI |    \
-	 1u << PML_REG_RDI | 1u << PML_REG_R8 | 1u << PML_REG_R9 | 1u << PML_REG_R10 |      \
-	 1u << PML_REG_R11)
-#define ARG_REGS                                                                            \
-	(1u << PML_REG_RDI | 1u << PML_REG_RSI | 1u << PML_REG_RDX | 1u << PML_REG_RCX |    \
-	 1u << PML_REG_R8 | 1u << PML_REG_R9)
 
 /*
  * Which of `cand` are live at `start`: read before being overwritten on
@@ -1087,6 +1138,8 @@ static int join_result_reg(struct dec *d, const struct pml_inl_site *site, uint6
 	int fam, found = -1, err;
 
 	cand &= ~(1u << FAM_RSP);
+	if (!cand)
+		return -1;
 	err = live_at(d, join, site->guard, cand, &live);
 	if (err)
 		return err;
@@ -1101,12 +1154,7 @@ static int join_result_reg(struct dec *d, const struct pml_inl_site *site, uint6
 		}
 		found = fam;
 	}
-	if (found < 0) {
-		snprintf(why, why_len, "result unused after the join %#llx",
-			 (unsigned long long)join);
-		return -EAGAIN;
-	}
-	return found;
+	return found;	/* -1: no register holds a used result here */
 }
 
 /*
@@ -1128,7 +1176,7 @@ static void exit_relocate(struct dec *d, const struct reach *r, const struct tai
 		if (!dec_at(d, pc))
 			return;
 		if (pc != x->join && (r->indirect || addrmap_get(&r->seen, pc, NULL) ||
-				      (tail_index(tl, pc, &idx) && (r->joined & (1u << idx))))) {
+				      (tail_index(tl, pc, &idx) && (r->joined & (1ull << idx))))) {
 #ifdef INLINED_DEBUG
 			fprintf(stderr, "relocate stop at %#llx: indirect %d seen %d\n",
 				(unsigned long long)pc, r->indirect, addrmap_get(&r->seen, pc, NULL));
@@ -1141,7 +1189,8 @@ static void exit_relocate(struct dec *d, const struct reach *r, const struct tai
 			return;
 		}
 		if (insn_is_control(d->insn) || !insn_effects(d, d->insn, &e) ||
-		    ((e.wr | e.partial) & (1u << x->reg | 1u << FAM_RSP)))
+		    ((e.wr | e.partial) & (1u << FAM_RSP)) ||
+		    (x->reg != PML_REG_NONE && ((e.wr | e.partial) & (1u << x->reg))))
 			return;
 		pc = insn_next(d->insn);
 	}
@@ -1151,10 +1200,10 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 {
 	struct tail tl = { 0 };
 	struct reach r;
-	size_t i;
+	size_t i, n_cancel = 0;
 	int fam, err;
 
-	tail_walk(d, after_call, &tl);
+	tail_walk(d, site, after_call, &tl);
 	if (!tl.n) {
 		snprintf(site->why, sizeof(site->why), "cannot decode after the call");
 		return 0;
@@ -1162,6 +1211,12 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 	err = reach_walk(d, site, &tl, &r);
 	if (err)
 		return err;
+#ifdef INLINED_DEBUG
+	for (i = 0; i < tl.n; i++)
+		fprintf(stderr, "tail %#llx result %#x flags %d joined %d\n",
+			(unsigned long long)tl.addr[i], tl.result[i], tl.flags[i],
+			!!(r.joined & (1ull << i)));
+#endif
 	if (r.exhausted) {
 		snprintf(site->why, sizeof(site->why),
 			 "inlined arm exceeds %d instructions before joining", REACH_MAX_INSNS);
@@ -1176,7 +1231,7 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 	for (i = 0; i < tl.n; i++) {
 		struct pml_inl_exit *x;
 
-		if (!(r.joined & (1u << i)))
+		if (!(r.joined & (1ull << i)))
 			continue;
 		if (site->n_exits == PML_INL_MAX_EXITS) {
 			snprintf(site->why, sizeof(site->why),
@@ -1190,18 +1245,24 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 			err = fam;
 			goto out;
 		}
-		if (fam < 0)
+		if (fam < -1)
 			goto out;
 		x = &site->exits[site->n_exits++];
 		x->join = tl.addr[i];
-		x->reg = (enum pml_reg)fam;
+		x->addr = tl.addr[i];
 		x->sp_delta = 0;	/* the call left sp as at the guard; a join shares it */
+		/* reg none: a path that only cancels, the result is not in a register here */
+		x->reg = fam < 0 ? PML_REG_NONE : (enum pml_reg)fam;
+		n_cancel += fam < 0;
 		exit_relocate(d, &r, &tl, x);
 	}
+	if (n_cancel == site->n_exits) {
+		snprintf(site->why, sizeof(site->why), "no join holds the result in a register");
+		goto out;
+	}
 	site->handled = true;
-	snprintf(site->why, sizeof(site->why), "%zu exit%s, first at %#llx in %s", site->n_exits,
-		 site->n_exits > 1 ? "s" : "", (unsigned long long)site->exits[0].addr,
-		 inlined__reg_name(site->exits[0].reg));
+	snprintf(site->why, sizeof(site->why), "%zu exit%s (%zu cancelling)", site->n_exits,
+		 site->n_exits > 1 ? "s" : "", n_cancel);
 out:
 	if (!site->handled)
 		site->n_exits = 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "classify.h"
 #include "export_folded.h"
 #include "export_json.h"
 #include "export_speedscope.h"
@@ -77,6 +78,7 @@ struct session {
 	struct pml_tracer *tr;
 	struct pml_natsym *ns;
 	struct pml_symbolizer *sy;
+	struct pml_classifier *cl;
 	struct pml_agg *agg;
 	struct tgt *tg;
 	size_t n, cap;
@@ -195,6 +197,8 @@ static void fill_proc(struct session *s, const struct pml_target *t, struct pml_
 	memset(p, 0, sizeof(*p));
 	if (symbolizer__add_proc(s->sy, t->pid, t->major, t->minor, t->runtime_addr, &types, &lay))
 		return;
+	if (t->type_type)
+		classify__add_proc(s->cl, t->pid, &lay, t->type_type);
 	if (s->o->no_pystacks || !t->runtime_addr)
 		return;
 	p->off = lay.walk;
@@ -507,6 +511,152 @@ static const char *const *stat_names(void)
 	return names;
 }
 
+#define TYPE_SAMPLES 64		/* blocks classified per stack */
+#define TYPE_SCAN_MAX (1u << 21)	/* live allocations looked at per report */
+#define TYPE_KINDS 16
+
+/* Types seen in the sampled blocks of one ranked stack. */
+struct type_want {
+	uint32_t pid;
+	uint64_t stack_id;
+	uint64_t stack_bytes, stack_count;
+	uint32_t nsampled;
+	uint64_t sampled_bytes;
+	struct pml_typecount t[TYPE_KINDS];
+	size_t nt;
+};
+
+struct type_scan {
+	struct session *s;
+	struct type_want *w;
+	size_t nw, nfull;
+	size_t *slot;		/* open addressing over w: index + 1, 0 empty */
+	size_t nslots;
+};
+
+static size_t want_hash(uint32_t pid, uint64_t stack_id, size_t nslots)
+{
+	return (size_t)((stack_id ^ (uint64_t)pid * 0x9e3779b97f4a7c15ULL) % nslots);
+}
+
+static struct type_want *want_find(struct type_scan *ts, uint32_t pid, uint64_t stack_id)
+{
+	size_t h = want_hash(pid, stack_id, ts->nslots), i;
+
+	for (i = 0; i < ts->nslots; i++) {
+		size_t k = ts->slot[(h + i) % ts->nslots];
+
+		if (!k)
+			return NULL;
+		if (ts->w[k - 1].pid == pid && ts->w[k - 1].stack_id == stack_id)
+			return &ts->w[k - 1];
+	}
+	return NULL;
+}
+
+static void want_account(struct type_want *w, const char *name, uint64_t size)
+{
+	size_t i;
+
+	for (i = 0; i < w->nt; i++)
+		if (!strncmp(w->t[i].name, name, sizeof(w->t[i].name)))
+			break;
+	if (i == w->nt) {
+		if (w->nt == TYPE_KINDS)
+			i = TYPE_KINDS - 1;	/* the rest folds into the last kind */
+		else
+			snprintf(w->t[w->nt++].name, sizeof(w->t[0].name), "%s", name);
+	}
+	w->t[i].bytes += size;
+	w->t[i].count++;
+	w->sampled_bytes += size;
+	w->nsampled++;
+}
+
+static int on_live_alloc(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx)
+{
+	struct type_scan *ts = ctx;
+	struct type_want *w = want_find(ts, k->pid, v->stack_id);
+	char name[PML_CLASSIFY_NAME_MAX];
+
+	if (!w || w->nsampled >= TYPE_SAMPLES)
+		return 0;
+	classify__block(ts->s->cl, k->pid, k->addr, v->size, name, sizeof(name));
+	want_account(w, name, v->size);
+	if (w->nsampled == TYPE_SAMPLES && ++ts->nfull == ts->nw)
+		return 1;	/* every stack has its sample */
+	return 0;
+}
+
+/*
+ * Name the object types held by the top stacks of each process: classify a
+ * bounded sample of their live blocks and scale it to the stack's totals.
+ */
+static void sample_types(struct session *s)
+{
+	struct type_scan ts = { .s = s };
+	struct pml_row *rows;
+	size_t i, j, n, cap = 0;
+
+	for (i = 0; i < s->n; i++) {
+		const struct tgt *g = &s->tg[i];
+
+		if (g->purged || g->state != T_LIVE ||
+		    agg__rank_pid(s->agg, g->t.pid, s->o->sort, s->o->top, &rows, &n))
+			continue;
+		for (j = 0; j < n; j++) {
+			if (ts.nw == cap) {
+				struct type_want *nw;
+
+				cap = cap ? cap * 2 : 64;
+				nw = realloc(ts.w, cap * sizeof(*nw));
+				if (!nw)
+					break;
+				ts.w = nw;
+			}
+			memset(&ts.w[ts.nw], 0, sizeof(ts.w[0]));
+			ts.w[ts.nw].pid = rows[j].pid;
+			ts.w[ts.nw].stack_id = rows[j].stack_id;
+			ts.w[ts.nw].stack_bytes = rows[j].bytes;
+			ts.w[ts.nw].stack_count = rows[j].count;
+			ts.nw++;
+		}
+		free(rows);
+	}
+	if (!ts.nw)
+		goto out;
+	ts.nslots = ts.nw * 2 + 1;
+	ts.slot = calloc(ts.nslots, sizeof(*ts.slot));
+	if (!ts.slot)
+		goto out;
+	for (i = 0; i < ts.nw; i++) {
+		size_t h = want_hash(ts.w[i].pid, ts.w[i].stack_id, ts.nslots);
+
+		while (ts.slot[h])
+			h = (h + 1) % ts.nslots;
+		ts.slot[h] = i + 1;
+	}
+	tracer__scan_allocs(s->tr, TYPE_SCAN_MAX, on_live_alloc, &ts);
+	for (i = 0; i < ts.nw; i++) {
+		struct type_want *w = &ts.w[i];
+		bool sampled = w->nsampled < w->stack_count;
+
+		if (!w->nsampled || !w->sampled_bytes)
+			continue;
+		/* Scale the sample to the stack's outstanding bytes and count. */
+		for (j = 0; j < w->nt && sampled; j++) {
+			w->t[j].bytes = (uint64_t)((double)w->stack_bytes * w->t[j].bytes /
+						   w->sampled_bytes);
+			w->t[j].count = (uint64_t)((double)w->stack_count * w->t[j].count /
+						   w->nsampled);
+		}
+		agg__set_types(s->agg, w->pid, w->stack_id, w->t, w->nt, sampled);
+	}
+out:
+	free(ts.slot);
+	free(ts.w);
+}
+
 /* Write one export; a failure is reported and remembered for the exit status. */
 static void export_one(struct session *s, FILE *f, const char *path, int err)
 {
@@ -546,6 +696,7 @@ static void report(struct session *s, bool final)
 	if (!pi)
 		return;
 	snapshot(s);
+	sample_types(s);
 	fill_procinfo(s, pi, &n);
 	printf("\n%s report at %.1f s\n", final ? "final" : "periodic", since_start(s));
 	if (s->o->all)
@@ -600,6 +751,7 @@ static void purge_target(struct session *s, struct tgt *g)
 	tracer__del_proc(s->tr, g->t.pid);
 	agg__drop_pid(s->agg, g->t.pid);
 	symbolizer__drop_pid(s->sy, g->t.pid);
+	classify__drop_pid(s->cl, g->t.pid);
 	natsym__drop_pid(s->ns, g->t.pid);
 	g->purged = true;
 }
@@ -938,8 +1090,9 @@ int session__run(const struct pml_opts *o)
 	s.tg = calloc(s.cap, sizeof(*s.tg));
 	s.ns = natsym__new();
 	s.sy = symbolizer__new();
+	s.cl = classify__new(NULL, NULL);
 	s.agg = agg__new();
-	if (!s.tg || !s.ns || !s.sy || !s.agg) {
+	if (!s.tg || !s.ns || !s.sy || !s.cl || !s.agg) {
 		p_err("out of memory");
 		rc = PML_EXIT_TARGET;
 		goto out;
@@ -1048,6 +1201,7 @@ out:
 	free(s.notpy);
 	agg__free(s.agg);
 	symbolizer__free(s.sy);
+	classify__free(s.cl);
 	natsym__free(s.ns);
 	return rc;
 }

@@ -430,6 +430,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 			t->str_type = bias + s.value;
 		if (!elf__find_sym(e, "PyBytes_Type", &s))
 			t->bytes_type = bias + s.value;
+		if (!elf__find_sym(e, "PyType_Type", &s))
+			t->type_type = bias + s.value;
 	}
 
 	libc = procmaps__find_lib(&maps, "libc.so");

@@ -59,6 +59,7 @@ struct pml_target {
 	uint64_t code_type;		/* &PyCode_Type in the target, 0 if unknown */
 	uint64_t str_type;		/* &PyUnicode_Type */
 	uint64_t bytes_type;		/* &PyBytes_Type */
+	uint64_t type_type;		/* &PyType_Type */
 	char build_desc[96];
 	struct pml_probe probes[PML_MAX_PROBES];
 	size_t nprobes;

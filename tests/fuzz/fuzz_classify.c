@@ -18,7 +18,7 @@
  *   build/fuzz_classify -max_total_time=60 [seed dir]
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem */
+#define _GNU_SOURCE /* memmem */
 #endif
 #include <errno.h>
 #include <stdint.h>
@@ -28,11 +28,11 @@
 #include "classify.h"
 #include "pyoffsets.h"
 
-#define HEADER_LEN	25
-#define IMAGE_BASE	0x1000ull
-#define READS_MAX	32	/* 1 block + 4 candidates x 2 types x (1 + 2 name chunks) = 25 */
-#define READ_LEN_MAX	512
-#define PID		77
+#define HEADER_LEN   25
+#define IMAGE_BASE   0x1000ull
+#define READS_MAX    32 /* 1 block + 4 candidates x 2 types x (1 + 2 name chunks) = 25 */
+#define READ_LEN_MAX 512
+#define PID	     77
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

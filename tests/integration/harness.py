@@ -38,7 +38,11 @@ STOP_TIMEOUT = 90
 
 # Tests that fail because of a tool bug reported to the lead: name prefix ->
 # what is wrong. They still FAIL (the suite must show them); the note says why.
-KNOWN_BUGS = {}
+KNOWN_BUGS = {
+    "launch_basic[pyenv-3.11": "launch mode on CPython 3.11 fills the stack map during start-up "
+                               "(stack_truncated, stack_map_full): every Python stack unsymbolized",
+    "bad_input.unsupported": "ENOTSUP from target__inspect maps to exit 3 (privilege), not 2",
+}
 
 results = {"passed": 0, "failed": 0, "skipped": 0}
 selection = []
@@ -350,7 +354,8 @@ def trace_attached(name, exe, script, env=None, args=None):
     """Start a scenario, attach the tool, run it, stop the tool.
     Returns (DONE fields, process JSON, tool)."""
     t = Target(name, exe, script, env)
-    tool = Tool(name, ["-p", str(t.pid)] + (args or []), json_path(name))
+    # Rank by bytes: the default growth ranking depends on how many intervals fit.
+    tool = Tool(name, ["-p", str(t.pid), "--sort", "bytes"] + (args or []), json_path(name))
     tool.wait_attached()
     done = t.go()
     rc = tool.stop()
@@ -447,7 +452,8 @@ def test_attach_basic(name, exe, kind):
 
 def test_launch_basic(name, exe, kind):
     """-- PY scenario: the leak is the top stack, complete, totals balanced."""
-    tool = Tool(name, ["--", exe, os.path.join(SCEN, "launch_leak.py")], json_path(name),
+    tool = Tool(name, ["--sort", "bytes", "--", exe, os.path.join(SCEN, "launch_leak.py")],
+                json_path(name),
                 env={"PML_LAUNCH": "1"})
     rc = tool.wait()
     err = tool.stderr()

@@ -24,17 +24,17 @@
 #include "pyoffsets.h"
 
 #define TPF_PREHEADER_NONE 0
-#define TPF_HEAPTYPE	(1ull << 9)
-#define TPF_BASETYPE	(1ull << 10)
-#define TPF_READY	(1ull << 12)
-#define TPF_TYPE_SUBCLASS (1ull << 31)
+#define TPF_HEAPTYPE	   (1ull << 9)
+#define TPF_BASETYPE	   (1ull << 10)
+#define TPF_READY	   (1ull << 12)
+#define TPF_TYPE_SUBCLASS  (1ull << 31)
 
-#define BASE		0x7f1200000000ull	/* page aligned */
-#define ARENA_LEN	(256u << 10)
-#define BIG_ARENA_LEN	(4u << 20)
-#define TYPE_BYTES	0x200			/* room for one fake type object */
-#define PID_A		4242
-#define PID_B		4343
+#define BASE	      0x7f1200000000ull /* page aligned */
+#define ARENA_LEN     (256u << 10)
+#define BIG_ARENA_LEN (4u << 20)
+#define TYPE_BYTES    0x200 /* room for one fake type object */
+#define PID_A	      4242
+#define PID_B	      4343
 
 static const int minors[] = { 8, 11, 12 };
 
@@ -45,7 +45,7 @@ struct arena {
 	uint8_t *mem;
 	size_t len;
 	size_t used;
-	int fail;		/* when set, reads after the first fail_after return it */
+	int fail; /* when set, reads after the first fail_after return it */
 	unsigned int fail_after;
 	unsigned int reads;
 };
@@ -55,7 +55,7 @@ struct world {
 	const struct pml_pylayout *lay;
 	struct pml_classifier *c;
 	uint64_t type_type, float_t, dict_t, list_t, leaky_t, meta_t, withmeta_t;
-	uint64_t gen_head;	/* what GC heads point to */
+	uint64_t gen_head; /* what GC heads point to */
 };
 
 static int arena_read(int pid, uint64_t addr, void *buf, size_t len, void *ctx)
@@ -182,7 +182,7 @@ static void world_init(struct world *w, int minor, int pid, size_t len)
 	w->a.len = len;
 	w->a.mem = calloc(1, len);
 	assert_non_null(w->a.mem);
-	w->a.used = 0x1000;	/* page 0 stays zero: "memory that is not a type" */
+	w->a.used = 0x1000; /* page 0 stays zero: "memory that is not a type" */
 	w->gen_head = alloc(&w->a, 32);
 
 	w->type_type = make_type(w, 0, "type",
@@ -192,10 +192,9 @@ static void world_init(struct world *w, int minor, int pid, size_t len)
 	w->dict_t = make_type(w, w->type_type, "dict", TPF_READY | TPF_BASETYPE | gc_flag(w), 48);
 	w->list_t = make_type(w, w->type_type, "list", TPF_READY | TPF_BASETYPE | gc_flag(w), 40);
 	w->leaky_t = make_type(w, w->type_type, "Leaky", class_flags(w), class_basicsize(w));
-	w->meta_t = make_type(w, w->type_type, "Meta",
-			      TPF_READY | TPF_HEAPTYPE | TPF_BASETYPE | TPF_TYPE_SUBCLASS |
-				      gc_flag(w),
-			      896);
+	w->meta_t = make_type(
+		w, w->type_type, "Meta",
+		TPF_READY | TPF_HEAPTYPE | TPF_BASETYPE | TPF_TYPE_SUBCLASS | gc_flag(w), 896);
 	w->withmeta_t = make_type(w, w->meta_t, "WithMeta", class_flags(w), class_basicsize(w));
 }
 
@@ -413,14 +412,14 @@ static void classify_block__bad_type_fields__buffer(void **state)
 	world_init(&w, 12, PID_A, ARENA_LEN);
 	memset(longname, 'x', 64);
 	longname[64] = '\0';
-	bad[n++] = make_type(&w, w.type_type, longname, TPF_READY, 24);	/* unterminated in 64 */
+	bad[n++] = make_type(&w, w.type_type, longname, TPF_READY, 24); /* unterminated in 64 */
 	bad[n++] = make_type(&w, w.type_type, "bad\nname", TPF_READY, 24);
 	bad[n++] = make_type(&w, w.type_type, "caf\xc3\xa9", TPF_READY, 24);
 	bad[n++] = make_type(&w, w.type_type, "", TPF_READY, 24);
-	bad[n++] = make_type_at(&w, w.type_type, 0, TPF_READY, 24);		/* NULL tp_name */
+	bad[n++] = make_type_at(&w, w.type_type, 0, TPF_READY, 24); /* NULL tp_name */
 	bad[n++] = make_type_at(&w, w.type_type, BASE + ARENA_LEN, TPF_READY, 24);
 	bad[n++] = make_type(&w, w.type_type, "notready", 0, 24);
-	bad[n++] = make_type(&w, w.type_type, "tiny", TPF_READY, 8);		/* basicsize < PyObject */
+	bad[n++] = make_type(&w, w.type_type, "tiny", TPF_READY, 8); /* basicsize < PyObject */
 	world_start(&w);
 	for (i = 0; i < n; i++) {
 		b = make_block(&w, bad[i], 0, 64);
@@ -498,10 +497,10 @@ static void classify_block__refcount__pointer_rejected_zero_accepted(void **stat
 	world_init(&w, 12, PID_A, ARENA_LEN);
 	world_start(&w);
 	b = make_block(&w, w.float_t, 0, 24);
-	put64(&w.a, b, 0);	/* dead object kept by a free list */
+	put64(&w.a, b, 0); /* dead object kept by a free list */
 	expect(&w, b, 24, "float");
 	b = make_block(&w, w.float_t, 0, 24);
-	put64(&w.a, b, 0xffffffffull);	/* 3.12 immortal */
+	put64(&w.a, b, 0xffffffffull); /* 3.12 immortal */
 	expect(&w, b, 24, "float");
 	b = make_block(&w, w.float_t, 0, 24);
 	put64(&w.a, b, BASE + 0x40);
@@ -586,7 +585,9 @@ static void classify_block__reader_error__not_cached_fault_cached(void **state)
 
 static void classify_block__cache_full__cleared_and_still_right(void **state)
 {
-	enum { N = PML_CLASSIFY_CACHE_MAX + 8 };
+	enum {
+		N = PML_CLASSIFY_CACHE_MAX + 8
+	};
 	struct world w;
 	uint64_t *blocks;
 	char name[32];
@@ -722,7 +723,7 @@ static int live_k(const struct pml_pylayout *lay, const char *label)
 	if (!strcmp(label, "dict") || !strcmp(label, "list") || !strcmp(label, "type") ||
 	    !strcmp(label, "Meta"))
 		return (int)lay->gc_head_size;
-	return (int)(lay->gc_head_size + pre);	/* Leaky, WithMeta */
+	return (int)(lay->gc_head_size + pre); /* Leaky, WithMeta */
 }
 
 /* Address of PyType_Type: nm's symbol value + where the library's offset-0
