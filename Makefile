@@ -50,7 +50,7 @@ UNIT_EXTRA_export_svg        := user/export_folded.c user/report.c
 UNIT_EXTRA_export_speedscope := user/export_folded.c user/report.c
 UNIT_EXTRA_classify := user/pyoffsets.c
 
-.PHONY: all deps test unit integration demo bench lint vmlinux install clean
+.PHONY: all deps test unit integration demo bench lint fuzz vmlinux install clean
 
 all: $(OUTPUT)/pymemleak
 
@@ -103,6 +103,30 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
+
+# libFuzzer harnesses for every parser of target data; FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_EXTRA_fuzz_symbolize := user/linetable.c user/pyoffsets.c
+FUZZ_EXTRA_fuzz_classify  := user/pyoffsets.c
+FUZZ_EXTRA_fuzz_inlined   := user/elf.c $(CAPSTONE_LIBS)
+
+$(OUTPUT)/fuzz:
+	@mkdir -p $@
+
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c user/%.c $(wildcard user/*.h) | $(OUTPUT)/fuzz
+	$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(INCLUDES) $< user/$*.c \
+		$(filter %.c,$(FUZZ_EXTRA_fuzz_$*)) $(filter-out %.c,$(FUZZ_EXTRA_fuzz_$*)) -o $@
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		mkdir -p $(OUTPUT)/fuzz/corpus-$$(basename $$f); \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(OUTPUT)/fuzz/corpus-$$(basename $$f) || exit 1; \
+	done
 
 lint:
 	@clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h) $(UNIT_SRCS) \
