@@ -49,6 +49,7 @@ UNIT_EXTRA_export_folded     := user/report.c
 UNIT_EXTRA_export_svg        := user/export_folded.c user/report.c
 UNIT_EXTRA_export_speedscope := user/export_folded.c user/report.c
 UNIT_EXTRA_classify := user/pyoffsets.c
+UNIT_EXTRA_inlined  := user/elf.c $(CAPSTONE_LIBS)
 
 .PHONY: all deps test unit integration demo bench lint fuzz vmlinux install clean
 

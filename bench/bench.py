@@ -305,7 +305,9 @@ def bench_setup(setup):
     for rep in range(1, REPS + 1):
         for mode in modes:
             key, label, _ = mode
+            wall = time.time()
             r = measure(setup, mode, ITERS, rep)
+            wall = time.time() - wall
             if isinstance(r, str):
                 failures.append("%s %s rep %d: %s" % (name, label, rep, r))
                 log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
@@ -316,9 +318,13 @@ def bench_setup(setup):
                 cov = (cov[0] - startup[0], cov[1] - startup[1], cov[2]) if startup else None
             if cov:
                 res[key]["cov"].append(cov)
-            log("%s rep %d/%d %-40s %9.4f s%s" % (name, rep, REPS, label, t,
-                                                  "  %d allocs %d frees %s" % cov
-                                                  if cov else ""))
+            seen = ""
+            if key == "count" and r[1]:
+                seen = "  %d probe hits" % r[1][0]
+            elif cov:
+                seen = "  %d allocs %d frees %s" % cov
+            log("%s rep %d/%d %-40s loop %8.4f s, run %5.1f s%s" % (name, rep, REPS, label, t,
+                                                                   wall, seen))
     return res
 
 
@@ -393,6 +399,9 @@ def table(setup, res):
         elif kind == "attach" and ev and isinstance(how, list):
             row += "  %-9s %9d %9d" % (ev[3], ev[0], ev[1])
         lines.append(row.rstrip())
+    if kind == "debian":
+        lines.append("  (pymemleak rows trace PYTHONMALLOC=malloc: slowdown is theirs; no tracing "
+                     "and tracemalloc rows run on pymalloc: vs pymalloc is theirs)")
     full, placed = loop_ev, events_of(res["placed"]) if "placed" in res else None
     if kind == "attach":
         full = events_of(res["full"]) if "full" in res else None

@@ -3,15 +3,17 @@
 
 Usage: workload.py ITERATIONS [--wait]
 
-Each iteration allocates small objects (list, dict, str, bytes, tuple) and,
-every 8th iteration, a bytes object larger than 512 bytes (served by the raw
-layer, not pymalloc). Objects are kept in a ring of recent slots so that they
-die 2048 iterations later, like a service's working set, not at once.
+Each iteration allocates small objects (str, dict, list, tuple, bytes, int)
+and, every 8th iteration, a bytes object larger than 512 bytes (served by the
+raw layer, not pymalloc). Objects are kept in a ring of recent slots, so they
+die RING iterations later, like a service's working set, not at once.
 
-Only the hot loop is timed: "LOOP <seconds> <iterations>" on stdout.
-With --wait the script prints "READY <pid>" and waits for a line on stdin
-before the loop (so a tracer can attach first), and for another after it (so
-the tracer can be stopped while the process is still alive).
+The ring is filled once before timing: the timed loop starts in steady state
+(arenas mapped, as many frees as allocations) and only the hot loop is timed:
+"LOOP <seconds> <iterations>" on stdout. With --wait the script prints
+"READY <pid>" after the warm-up and waits for a line on stdin before the loop
+(so a tracer can attach first), and for another after it (so the tracer can
+be stopped while the process is still alive).
 """
 import os
 import sys
@@ -20,10 +22,9 @@ import time
 RING = 2048
 
 
-def hot(n):
-    ring = [None] * RING
+def churn(ring, start, n):
     big = b"B" * 700
-    for i in range(n):
+    for i in range(start, start + n):
         s = "key-%d" % i
         d = {"id": i, "name": s, "tags": [s, i]}
         t = (i, s, d)
@@ -31,17 +32,18 @@ def hot(n):
         if i & 7 == 0:
             b = big + b
         ring[i & (RING - 1)] = [t, b, d]
-    return ring
 
 
 def main():
     n = int(sys.argv[1])
     wait = "--wait" in sys.argv[2:]
+    ring = [None] * RING
+    churn(ring, 0, RING)
     if wait:
         print("READY %d" % os.getpid(), flush=True)
         sys.stdin.readline()
     t0 = time.perf_counter()
-    hot(n)
+    churn(ring, RING, n)
     dt = time.perf_counter() - t0
     print("LOOP %.6f %d" % (dt, n), flush=True)
     if wait:

@@ -41,6 +41,7 @@ struct thread_state {
 	__u64 memptr;		/* posix_memalign: where the result goes */
 	__u64 stack_id;
 	__u64 last_free;	/* last address this thread freed (nested frees) */
+	__u64 entry_sp;		/* stack pointer at the outermost entry */
 	struct pml_alloc old;	/* realloc: record of old_addr, if tracked */
 	__u32 depth;		/* nesting of probed allocator calls */
 	__u32 kind;
@@ -276,6 +277,23 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	stat_inc(tgid, layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
 }
 
+/*
+ * Is the thread inside a probed allocator call? A call deeper in the stack
+ * than the outermost entry is nested; one at or above it means the outer
+ * call's return probe never came (it returned unseen): reset, never let a
+ * stuck depth swallow every later call of the thread.
+ */
+static __always_inline bool in_call(struct pt_regs *ctx, __u32 tgid, struct thread_state *t)
+{
+	if (!t->depth)
+		return false;
+	if (PT_REGS_SP(ctx) < t->entry_sp)
+		return true;
+	t->depth = 0;
+	stat_inc(tgid, STAT_MISSED_RETURN);
+	return false;
+}
+
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr,
 				       __u32 kind)
 {
@@ -292,7 +310,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 		stat_inc(tgid, STAT_THREADS_FULL);
 		return 0;
 	}
-	if (t->depth) {
+	if (in_call(ctx, tgid, t)) {
 		/* Inner layer of a call already being recorded. */
 		if (t->depth < 64)
 			t->depth++;
@@ -300,6 +318,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 		return 0;
 	}
 	t->depth = 1;
+	t->entry_sp = PT_REGS_SP(ctx);
 	t->size = size;
 	t->kind = kind;
 	t->memptr = memptr;
@@ -447,7 +466,7 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 	return 0;
 }
 
-static __always_inline int free_common(__u64 addr)
+static __always_inline int free_common(struct pt_regs *ctx, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -460,7 +479,7 @@ static __always_inline int free_common(__u64 addr)
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	t = thread_get(true);
-	if (t && t->depth) {
+	if (t && in_call(ctx, tgid, t)) {
 		/* A free inside a probed allocator call (pymalloc's realloc
 		 * freeing the old block): the outer call accounts for it. */
 		stat_inc(tgid, STAT_NESTED);
@@ -488,13 +507,13 @@ static __always_inline int free_common(__u64 addr)
 SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 addr)
 {
-	return free_common(addr);
+	return free_common(ctx, addr);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(ctx_free_enter, void *actx, __u64 addr)
 {
-	return free_common(addr);
+	return free_common(ctx, addr);
 }
 
 /*

@@ -41,6 +41,7 @@ enum pml_stat {
 	STAT_RAW_ALLOCS,	 /* allocations seen at the raw/libc layer (outermost) */
 	STAT_OBJ_ALLOCS,	 /* allocations seen at the object layer (outermost) */
 	STAT_STACK_EVENTS_LOST,	 /* new-stack notice dropped: symbolized later, maybe stale */
+	STAT_MISSED_RETURN,	 /* return probe never came: per-thread state reset */
 	STAT__MAX,
 };
 

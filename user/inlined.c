@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Guard sites of the inlined pymalloc allocator: find them with a linear
- * capstone sweep, then prove registers from the fallback arm, which calls
- * the allocator through the compared pointer with the same arguments the
- * inlined arm computes with:
- *   - arguments: simulate the fallback arm from the guard's branch to the
- *     indirect call, tracking register-to-register and stack spill moves;
- *     rsi/rdx at the call must hold a register's value at the branch.
- *   - result: follow rax after the call through moves and its NULL test
- *     until the first instruction the inlined arm can also reach (a
- *     bounded search from the inlined arm that stops at the guard and the
- *     call); there both arms hold the result in one register.
+ * Guard sites of the inlined pymalloc allocator. A linear capstone sweep
+ * finds the cmps against the internal functions; each site is then proven
+ * from its fallback arm, which calls the allocator through the compared
+ * pointer with the values the inlined arm works with:
+ *   - arguments: simulate the fallback from the guard's branch to the
+ *     indirect call (register moves, constants, stack spills); rsi/rdx at
+ *     the call must be a register, a constant or a stack slot of the entry.
+ *   - result: from after the call, the region where some register or stack
+ *     slot still holds rax (non-NULL side of its test only); a bounded
+ *     search from the inlined arm, walled at the guard and the call, finds
+ *     where that arm first enters the region: the joins. At a join the
+ *     result is the one candidate location that is live (read before
+ *     written on some path); none live means the join only cancels.
+ *   - a fallback that tail-calls hands the result to the caller: the exits
+ *     are the rets the inlined arm reaches.
  * Anything outside these shapes leaves the site unhandled.
  */
 #include "inlined.h"
@@ -25,30 +29,35 @@
 
 /* Fallback arm from the guard's branch to the indirect call. */
 #define FALLBACK_MAX_INSNS 32
-/* Result path from the indirect call to the join. */
+/* Region after the call where the result lives (addresses; joined is a u64 mask). */
 #define TAIL_MAX_INSNS 48
-/* Search from the inlined arm: instruction budget and address window. */
+/* Search from the inlined arm. */
 #define REACH_MAX_INSNS 4096
-#define REACH_WINDOW (64 * 1024 * 1024)
-/* Straight-line look-ahead at the join (liveness, exit relocation). */
-#define JOIN_MAX_INSNS 12
 /* Liveness search from a join. */
 #define LIVE_MAX_INSNS 2048
+/* Straight-line look-ahead when moving an exit to an emulated instruction. */
+#define RELOCATE_MAX_INSNS 12
 /* Instructions read in a public function for its guard. */
 #define PUBLIC_MAX_INSNS 32
-#define SPILL_SLOTS 8
+/* Stack slots tracked in the fallback and in the result region. */
+#define SLOTS 8
 
 /* Register families: pml_reg values 0..14, then rsp. */
-#define FAM_RSP 15
+#define FAM_RSP	  15
 #define FAM_COUNT 16
-#define CALLER_SAVED                                                                        \
-	(1u << PML_REG_RAX | 1u << PML_REG_RCX | 1u << PML_REG_RDX | 1u << PML_REG_RSI |    \
-	 1u << PML_REG_RDI | 1u << PML_REG_R8 | 1u << PML_REG_R9 | 1u << PML_REG_R10 |      \
+/* Location masks: a bit per register family, then a bit per stack slot. */
+#define LOC_SLOT(i) (1u << (FAM_COUNT + (i)))
+#define LOC_REGS    0xffffu
+
+#define CALLER_SAVED                                                                     \
+	(1u << PML_REG_RAX | 1u << PML_REG_RCX | 1u << PML_REG_RDX | 1u << PML_REG_RSI | \
+	 1u << PML_REG_RDI | 1u << PML_REG_R8 | 1u << PML_REG_R9 | 1u << PML_REG_R10 |   \
 	 1u << PML_REG_R11)
-#define ARG_REGS                                                                            \
-	(1u << PML_REG_RDI | 1u << PML_REG_RSI | 1u << PML_REG_RDX | 1u << PML_REG_RCX |    \
+#define ARG_REGS                                                                         \
+	(1u << PML_REG_RDI | 1u << PML_REG_RSI | 1u << PML_REG_RDX | 1u << PML_REG_RCX | \
 	 1u << PML_REG_R8 | 1u << PML_REG_R9)
-#define VAL_UNKNOWN 0xff
+
+/* ---- registers ---------------------------------------------------------- */
 
 struct reg_alias {
 	x86_reg reg;
@@ -57,83 +66,80 @@ struct reg_alias {
 };
 
 static const struct reg_alias reg_aliases[] = {
-	{ X86_REG_RAX, PML_REG_RAX, 64 }, { X86_REG_EAX, PML_REG_RAX, 32 },
-	{ X86_REG_AX, PML_REG_RAX, 16 }, { X86_REG_AL, PML_REG_RAX, 8 },
-	{ X86_REG_AH, PML_REG_RAX, 8 },
-	{ X86_REG_RBX, PML_REG_RBX, 64 }, { X86_REG_EBX, PML_REG_RBX, 32 },
-	{ X86_REG_BX, PML_REG_RBX, 16 }, { X86_REG_BL, PML_REG_RBX, 8 },
-	{ X86_REG_BH, PML_REG_RBX, 8 },
-	{ X86_REG_RCX, PML_REG_RCX, 64 }, { X86_REG_ECX, PML_REG_RCX, 32 },
-	{ X86_REG_CX, PML_REG_RCX, 16 }, { X86_REG_CL, PML_REG_RCX, 8 },
-	{ X86_REG_CH, PML_REG_RCX, 8 },
-	{ X86_REG_RDX, PML_REG_RDX, 64 }, { X86_REG_EDX, PML_REG_RDX, 32 },
-	{ X86_REG_DX, PML_REG_RDX, 16 }, { X86_REG_DL, PML_REG_RDX, 8 },
-	{ X86_REG_DH, PML_REG_RDX, 8 },
-	{ X86_REG_RSI, PML_REG_RSI, 64 }, { X86_REG_ESI, PML_REG_RSI, 32 },
-	{ X86_REG_SI, PML_REG_RSI, 16 }, { X86_REG_SIL, PML_REG_RSI, 8 },
-	{ X86_REG_RDI, PML_REG_RDI, 64 }, { X86_REG_EDI, PML_REG_RDI, 32 },
-	{ X86_REG_DI, PML_REG_RDI, 16 }, { X86_REG_DIL, PML_REG_RDI, 8 },
-	{ X86_REG_RBP, PML_REG_RBP, 64 }, { X86_REG_EBP, PML_REG_RBP, 32 },
-	{ X86_REG_BP, PML_REG_RBP, 16 }, { X86_REG_BPL, PML_REG_RBP, 8 },
-	{ X86_REG_RSP, FAM_RSP, 64 }, { X86_REG_ESP, FAM_RSP, 32 },
-	{ X86_REG_SP, FAM_RSP, 16 }, { X86_REG_SPL, FAM_RSP, 8 },
-	{ X86_REG_R8, PML_REG_R8, 64 }, { X86_REG_R8D, PML_REG_R8, 32 },
-	{ X86_REG_R8W, PML_REG_R8, 16 }, { X86_REG_R8B, PML_REG_R8, 8 },
-	{ X86_REG_R9, PML_REG_R9, 64 }, { X86_REG_R9D, PML_REG_R9, 32 },
-	{ X86_REG_R9W, PML_REG_R9, 16 }, { X86_REG_R9B, PML_REG_R9, 8 },
-	{ X86_REG_R10, PML_REG_R10, 64 }, { X86_REG_R10D, PML_REG_R10, 32 },
+	{ X86_REG_RAX, PML_REG_RAX, 64 },  { X86_REG_EAX, PML_REG_RAX, 32 },
+	{ X86_REG_AX, PML_REG_RAX, 16 },   { X86_REG_AL, PML_REG_RAX, 8 },
+	{ X86_REG_AH, PML_REG_RAX, 8 },	   { X86_REG_RBX, PML_REG_RBX, 64 },
+	{ X86_REG_EBX, PML_REG_RBX, 32 },  { X86_REG_BX, PML_REG_RBX, 16 },
+	{ X86_REG_BL, PML_REG_RBX, 8 },	   { X86_REG_BH, PML_REG_RBX, 8 },
+	{ X86_REG_RCX, PML_REG_RCX, 64 },  { X86_REG_ECX, PML_REG_RCX, 32 },
+	{ X86_REG_CX, PML_REG_RCX, 16 },   { X86_REG_CL, PML_REG_RCX, 8 },
+	{ X86_REG_CH, PML_REG_RCX, 8 },	   { X86_REG_RDX, PML_REG_RDX, 64 },
+	{ X86_REG_EDX, PML_REG_RDX, 32 },  { X86_REG_DX, PML_REG_RDX, 16 },
+	{ X86_REG_DL, PML_REG_RDX, 8 },	   { X86_REG_DH, PML_REG_RDX, 8 },
+	{ X86_REG_RSI, PML_REG_RSI, 64 },  { X86_REG_ESI, PML_REG_RSI, 32 },
+	{ X86_REG_SI, PML_REG_RSI, 16 },   { X86_REG_SIL, PML_REG_RSI, 8 },
+	{ X86_REG_RDI, PML_REG_RDI, 64 },  { X86_REG_EDI, PML_REG_RDI, 32 },
+	{ X86_REG_DI, PML_REG_RDI, 16 },   { X86_REG_DIL, PML_REG_RDI, 8 },
+	{ X86_REG_RBP, PML_REG_RBP, 64 },  { X86_REG_EBP, PML_REG_RBP, 32 },
+	{ X86_REG_BP, PML_REG_RBP, 16 },   { X86_REG_BPL, PML_REG_RBP, 8 },
+	{ X86_REG_RSP, FAM_RSP, 64 },	   { X86_REG_ESP, FAM_RSP, 32 },
+	{ X86_REG_SP, FAM_RSP, 16 },	   { X86_REG_SPL, FAM_RSP, 8 },
+	{ X86_REG_R8, PML_REG_R8, 64 },	   { X86_REG_R8D, PML_REG_R8, 32 },
+	{ X86_REG_R8W, PML_REG_R8, 16 },   { X86_REG_R8B, PML_REG_R8, 8 },
+	{ X86_REG_R9, PML_REG_R9, 64 },	   { X86_REG_R9D, PML_REG_R9, 32 },
+	{ X86_REG_R9W, PML_REG_R9, 16 },   { X86_REG_R9B, PML_REG_R9, 8 },
+	{ X86_REG_R10, PML_REG_R10, 64 },  { X86_REG_R10D, PML_REG_R10, 32 },
 	{ X86_REG_R10W, PML_REG_R10, 16 }, { X86_REG_R10B, PML_REG_R10, 8 },
-	{ X86_REG_R11, PML_REG_R11, 64 }, { X86_REG_R11D, PML_REG_R11, 32 },
+	{ X86_REG_R11, PML_REG_R11, 64 },  { X86_REG_R11D, PML_REG_R11, 32 },
 	{ X86_REG_R11W, PML_REG_R11, 16 }, { X86_REG_R11B, PML_REG_R11, 8 },
-	{ X86_REG_R12, PML_REG_R12, 64 }, { X86_REG_R12D, PML_REG_R12, 32 },
+	{ X86_REG_R12, PML_REG_R12, 64 },  { X86_REG_R12D, PML_REG_R12, 32 },
 	{ X86_REG_R12W, PML_REG_R12, 16 }, { X86_REG_R12B, PML_REG_R12, 8 },
-	{ X86_REG_R13, PML_REG_R13, 64 }, { X86_REG_R13D, PML_REG_R13, 32 },
+	{ X86_REG_R13, PML_REG_R13, 64 },  { X86_REG_R13D, PML_REG_R13, 32 },
 	{ X86_REG_R13W, PML_REG_R13, 16 }, { X86_REG_R13B, PML_REG_R13, 8 },
-	{ X86_REG_R14, PML_REG_R14, 64 }, { X86_REG_R14D, PML_REG_R14, 32 },
+	{ X86_REG_R14, PML_REG_R14, 64 },  { X86_REG_R14D, PML_REG_R14, 32 },
 	{ X86_REG_R14W, PML_REG_R14, 16 }, { X86_REG_R14B, PML_REG_R14, 8 },
-	{ X86_REG_R15, PML_REG_R15, 64 }, { X86_REG_R15D, PML_REG_R15, 32 },
+	{ X86_REG_R15, PML_REG_R15, 64 },  { X86_REG_R15D, PML_REG_R15, 32 },
 	{ X86_REG_R15W, PML_REG_R15, 16 }, { X86_REG_R15B, PML_REG_R15, 8 },
 };
 
-/* Family of a capstone register, or -1 for anything that is not a GPR. */
-static int reg_fam(unsigned int reg)
+static const struct reg_alias *reg_alias(unsigned int reg)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(reg_aliases) / sizeof(reg_aliases[0]); i++) {
 		if (reg_aliases[i].reg == reg)
-			return reg_aliases[i].fam;
+			return &reg_aliases[i];
 	}
-	return -1;
+	return NULL;
+}
+
+/* Family of a GPR alias, or -1 for anything else. */
+static int reg_fam(unsigned int reg)
+{
+	const struct reg_alias *a = reg_alias(reg);
+
+	return a ? a->fam : -1;
 }
 
 /* Width of a GPR alias in bits, 0 for anything else. */
 static int reg_bits(unsigned int reg)
 {
-	size_t i;
+	const struct reg_alias *a = reg_alias(reg);
 
-	for (i = 0; i < sizeof(reg_aliases) / sizeof(reg_aliases[0]); i++) {
-		if (reg_aliases[i].reg == reg)
-			return reg_aliases[i].bits;
-	}
-	return 0;
+	return a ? a->bits : 0;
 }
 
 /* Family of a full 64-bit GPR, or -1. */
 static int reg_fam64(unsigned int reg)
 {
-	size_t i;
+	const struct reg_alias *a = reg_alias(reg);
 
-	for (i = 0; i < sizeof(reg_aliases) / sizeof(reg_aliases[0]); i++) {
-		if (reg_aliases[i].reg == reg)
-			return reg_aliases[i].bits == 64 ? reg_aliases[i].fam : -1;
-	}
-	return -1;
+	return a && a->bits == 64 ? a->fam : -1;
 }
 
 static const char *const reg_names[] = {
 	"r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10",
-	"r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
+	"r9",  "r8",  "rax", "rcx", "rdx", "rsi", "rdi",
 };
 
 const char *inlined__reg_name(enum pml_reg reg)
@@ -164,19 +170,46 @@ int inlined__nargs(enum pml_inl_kind kind)
 	return kind == PML_INL_CALLOC || kind == PML_INL_REALLOC ? 2 : 1;
 }
 
+const char *inlined__loc_format(const struct pml_loc *loc, char *buf, size_t len)
+{
+	if (!buf || !len)
+		return "";
+	if (!loc) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	switch (loc->kind) {
+	case PML_LOC_REG:
+		snprintf(buf, len, "%s", inlined__reg_name(loc->reg));
+		break;
+	case PML_LOC_IMM:
+		snprintf(buf, len, "$%#llx", (unsigned long long)loc->off);
+		break;
+	case PML_LOC_STACK:
+		snprintf(buf, len, "[sp%s%#llx]", loc->off < 0 ? "-" : "+",
+			 (unsigned long long)(loc->off < 0 ? -loc->off : loc->off));
+		break;
+	default:
+		snprintf(buf, len, "-");
+		break;
+	}
+	return buf;
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 struct dec {
 	csh cs;
 	cs_insn *insn;
 	const struct pml_inl_text *t;
-	const struct pml_inl_fns *fns;	/* tail calls to these leave the site */
+	const struct pml_inl_fns *fns; /* jumps to these are tail calls out of a site */
 };
 
-static int dec_open(struct dec *d, const struct pml_inl_text *t)
+static int dec_open(struct dec *d, const struct pml_inl_text *t, const struct pml_inl_fns *fns)
 {
 	memset(d, 0, sizeof(*d));
 	d->t = t;
+	d->fns = fns;
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &d->cs) != CS_ERR_OK)
 		return -ENOTSUP;
 	if (cs_option(d->cs, CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK)
@@ -195,9 +228,8 @@ static void dec_close(struct dec *d)
 {
 	if (d->insn)
 		cs_free(d->insn, 1);
-	if (d->insn || d->cs)
-		cs_close(&d->cs);
 	d->insn = NULL;
+	cs_close(&d->cs);
 }
 
 static bool text_valid(const struct pml_inl_text *t)
@@ -209,9 +241,7 @@ static bool text_valid(const struct pml_inl_text *t)
 	for (i = 0; i < t->n; i++) {
 		const struct pml_inl_code *c = &t->chunks[i];
 
-		if (c->len && !c->bytes)
-			return false;
-		if (c->vaddr + c->len < c->vaddr)
+		if ((c->len && !c->bytes) || c->vaddr + c->len < c->vaddr)
 			return false;
 	}
 	return true;
@@ -231,6 +261,13 @@ static const uint8_t *text_at(const struct pml_inl_text *t, uint64_t vaddr, size
 		}
 	}
 	return NULL;
+}
+
+static bool text_has(const struct pml_inl_text *t, uint64_t vaddr)
+{
+	size_t left;
+
+	return text_at(t, vaddr, &left) != NULL;
 }
 
 /* Decode the instruction at vaddr into d->insn. */
@@ -297,7 +334,7 @@ static bool insn_is_jcc(const cs_insn *insn)
 	return insn_in_group(insn, CS_GRP_JUMP) && insn->id != X86_INS_JMP;
 }
 
-/* What arch/x86/kernel/uprobes.c emulates rather than single-steps (as in probesite.c). */
+/* What arch/x86/kernel/uprobes.c emulates rather than single-steps (as probesite.c). */
 static bool insn_is_emulated(const cs_insn *insn)
 {
 	const cs_x86 *x = &insn->detail->x86;
@@ -315,8 +352,8 @@ static bool insn_is_emulated(const cs_insn *insn)
 	case X86_INS_NOP:
 		return insn->size == 1 && op0 == 0x90 && x->rex == 0;
 	case X86_INS_JMP:
-		return x->rex == 0 && ((op0 == 0xeb && insn->size == 2) ||
-				       (op0 == 0xe9 && insn->size == 5));
+		return x->rex == 0 &&
+		       ((op0 == 0xeb && insn->size == 2) || (op0 == 0xe9 && insn->size == 5));
 	case X86_INS_CALL:
 		return x->rex == 0 && op0 == 0xe8 && insn->size == 5;
 	default:
@@ -329,16 +366,15 @@ static bool insn_is_emulated(const cs_insn *insn)
 	return op0 == 0x0f && op1 >= 0x80 && op1 <= 0x8f && insn->size == 6;
 }
 
+static bool insn_is_ret(const cs_insn *insn)
+{
+	return insn_in_group(insn, CS_GRP_RET) || insn_in_group(insn, CS_GRP_IRET);
+}
+
 /* Execution does not continue at the next instruction by itself. */
 static bool insn_stops(const cs_insn *insn)
 {
 	switch (insn->id) {
-	case X86_INS_RET:
-	case X86_INS_RETF:
-	case X86_INS_RETFQ:
-	case X86_INS_IRET:
-	case X86_INS_IRETD:
-	case X86_INS_IRETQ:
 	case X86_INS_UD0:
 	case X86_INS_UD2:
 	case X86_INS_UD2B:
@@ -347,8 +383,35 @@ static bool insn_stops(const cs_insn *insn)
 	case X86_INS_JMP:
 		return true;
 	default:
-		return false;
+		return insn_is_ret(insn);
 	}
+}
+
+/* Leaves the instruction other than by falling through. */
+static bool insn_is_control(const cs_insn *insn)
+{
+	return insn_in_group(insn, CS_GRP_JUMP) || insn_in_group(insn, CS_GRP_CALL) ||
+	       insn_in_group(insn, CS_GRP_INT) || insn_stops(insn);
+}
+
+/* Direct successors; *indirect for a jump through a register or memory. */
+static int insn_succ(const cs_insn *insn, uint64_t succ[2], bool *indirect)
+{
+	int ns = 0;
+
+	if (insn->id == X86_INS_JMP) {
+		if (insn_direct_target(insn, &succ[ns]))
+			ns++;
+		else
+			*indirect = true;
+	} else if (insn_is_jcc(insn)) {
+		if (insn_direct_target(insn, &succ[ns]))
+			ns++;
+		succ[ns++] = insn_next(insn);
+	} else if (!insn_stops(insn)) {
+		succ[ns++] = insn_next(insn); /* calls are assumed to return */
+	}
+	return ns;
 }
 
 /* Conservative, as in probesite.c: a memory operand 0 is a write unless known read-only. */
@@ -383,22 +446,23 @@ static bool insn_may_write_memory(const cs_insn *insn)
 	return false;
 }
 
-/* Register effects of one instruction, as families (bit per family). */
+/* Register effects of one instruction, as a bit per family. */
 struct effects {
 	uint32_t rd;
-	uint32_t wr;		/* fully written: 64-bit, or 32-bit (zero-extends) */
-	uint32_t partial;	/* 8/16-bit writes: the rest of the register survives */
-	bool flags;		/* writes eflags */
+	uint32_t wr;	  /* fully written: 64-bit, or 32-bit (zero-extends) */
+	uint32_t partial; /* 8/16-bit writes: the rest of the register survives */
+	bool flags;	  /* writes eflags */
 };
 
 static bool insn_effects(struct dec *d, const cs_insn *insn, struct effects *e)
 {
+	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
 	cs_regs r, w;
 	uint8_t nr = 0, nw = 0, i;
 
 	memset(e, 0, sizeof(*e));
 	if (insn->id == X86_INS_NOP)
-		return true;	/* nop [rax + ...] touches nothing */
+		return true; /* nop [rax + ...] touches nothing */
 	if (cs_regs_access(d->cs, insn, r, &nr, w, &nw) != CS_ERR_OK)
 		return false;
 	for (i = 0; i < nw && i < sizeof(w) / sizeof(w[0]); i++) {
@@ -420,22 +484,13 @@ static bool insn_effects(struct dec *d, const cs_insn *insn, struct effects *e)
 			e->rd |= 1u << fam;
 	}
 	/* xor r, r and sub r, r only write */
-	if ((insn->id == X86_INS_XOR || insn->id == X86_INS_SUB) && insn_op(insn, 0) &&
-	    insn_op(insn, 1) && insn_op(insn, 0)->type == X86_OP_REG &&
-	    insn_op(insn, 1)->type == X86_OP_REG && insn_op(insn, 0)->reg == insn_op(insn, 1)->reg)
+	if ((insn->id == X86_INS_XOR || insn->id == X86_INS_SUB) && a && b &&
+	    a->type == X86_OP_REG && b->type == X86_OP_REG && a->reg == b->reg)
 		e->rd &= ~e->wr;
 	return true;
 }
 
-/* Leaves the instruction by something other than falling through or a direct jump. */
-static bool insn_is_control(const cs_insn *insn)
-{
-	return insn_in_group(insn, CS_GRP_JUMP) || insn_in_group(insn, CS_GRP_CALL) ||
-	       insn_in_group(insn, CS_GRP_RET) || insn_in_group(insn, CS_GRP_INT) ||
-	       insn_in_group(insn, CS_GRP_IRET) || insn_stops(insn);
-}
-
-/* `mov reg64, reg64`: families through dst/src. */
+/* `mov reg64, reg64`: the families of both. */
 static bool insn_mov_rr(const cs_insn *insn, int *dst, int *src)
 {
 	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
@@ -447,14 +502,103 @@ static bool insn_mov_rr(const cs_insn *insn, int *dst, int *src)
 	return *dst >= 0 && *src >= 0;
 }
 
-/* A plain [rsp + disp] operand of 8 bytes: its displacement. */
-static bool op_stack_slot(const cs_x86_op *op, int64_t *disp)
+/* An [rsp + disp] operand without index or segment. */
+static bool op_rsp_mem(const cs_x86_op *op, int64_t *disp)
 {
-	if (!op || op->type != X86_OP_MEM || op->size != 8 || op->mem.base != X86_REG_RSP ||
+	if (!op || op->type != X86_OP_MEM || op->mem.base != X86_REG_RSP ||
 	    op->mem.index != X86_REG_INVALID || op->mem.segment != X86_REG_INVALID)
 		return false;
 	*disp = op->mem.disp;
 	return true;
+}
+
+/* `mov [rsp + disp], reg64`: the slot and the register family. */
+static bool insn_spill(const cs_insn *insn, int64_t *disp, int *src)
+{
+	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
+
+	if (insn->id != X86_INS_MOV || !op_rsp_mem(a, disp) || a->size != 8 || !b ||
+	    b->type != X86_OP_REG)
+		return false;
+	*src = reg_fam64(b->reg);
+	return *src >= 0 && *src != FAM_RSP;
+}
+
+/* `mov reg64, [rsp + disp]`: the register family and the slot. */
+static bool insn_reload(const cs_insn *insn, int *dst, int64_t *disp)
+{
+	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
+
+	if (insn->id != X86_INS_MOV || !a || a->type != X86_OP_REG || !op_rsp_mem(b, disp) ||
+	    b->size != 8)
+		return false;
+	*dst = reg_fam64(a->reg);
+	return *dst >= 0 && *dst != FAM_RSP;
+}
+
+/* A table of stack slots, offsets from sp at the entry probe. */
+struct slots {
+	int64_t off[SLOTS];
+	int n;
+};
+
+static int slots_find(const struct slots *s, int64_t off)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->off[i] == off)
+			return i;
+	}
+	return -1;
+}
+
+static int slots_add(struct slots *s, int64_t off)
+{
+	int i = slots_find(s, off);
+
+	if (i >= 0 || s->n == SLOTS)
+		return i;
+	s->off[s->n] = off;
+	return s->n++;
+}
+
+/*
+ * How an instruction touches the tracked slots (sp unchanged since the
+ * entry): an exact 8-byte access by its access flags, any overlap as both
+ * a read and a write. Memory through other bases never aliases spill slots.
+ */
+static void insn_slot_effects(const cs_insn *insn, const struct slots *s, uint32_t *rd,
+			      uint32_t *wr)
+{
+	const cs_x86 *x = &insn->detail->x86;
+	uint8_t i;
+	int k;
+
+	*rd = 0;
+	*wr = 0;
+	if (insn->id == X86_INS_NOP || insn->id == X86_INS_LEA)
+		return;
+	for (i = 0; i < x->op_count && i < sizeof(x->operands) / sizeof(x->operands[0]); i++) {
+		const cs_x86_op *op = &x->operands[i];
+		int64_t disp;
+
+		if (!op_rsp_mem(op, &disp))
+			continue;
+		for (k = 0; k < s->n; k++) {
+			if (disp + op->size <= s->off[k] || disp >= s->off[k] + 8)
+				continue;
+			if (disp != s->off[k] || op->size != 8 || op->access == CS_AC_INVALID) {
+				*rd |= LOC_SLOT(k);
+				*wr |= LOC_SLOT(k);
+				continue;
+			}
+			if (op->access & CS_AC_READ)
+				*rd |= LOC_SLOT(k);
+			if (op->access & CS_AC_WRITE)
+				*wr |= LOC_SLOT(k);
+		}
+	}
 }
 
 /* ---- guards ------------------------------------------------------------ */
@@ -477,9 +621,8 @@ static bool insn_lea_rip(const cs_insn *insn, int *fam, uint64_t *target)
 {
 	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
 
-	if (insn->id != X86_INS_LEA || !a || !b || a->type != X86_OP_REG ||
-	    b->type != X86_OP_MEM || b->mem.base != X86_REG_RIP ||
-	    b->mem.index != X86_REG_INVALID)
+	if (insn->id != X86_INS_LEA || !a || !b || a->type != X86_OP_REG || b->type != X86_OP_MEM ||
+	    b->mem.base != X86_REG_RIP || b->mem.index != X86_REG_INVALID)
 		return false;
 	*fam = reg_fam64(a->reg);
 	*target = insn_next(insn) + (uint64_t)b->mem.disp;
@@ -488,26 +631,27 @@ static bool insn_lea_rip(const cs_insn *insn, int *fam, uint64_t *target)
 
 enum guard_form {
 	GUARD_NONE,
-	GUARD_REG,	/* cmp reg64, imm32 (non-PIE) */
-	GUARD_LEA,	/* lea r1, [rip + fn]; cmp r2, r1 (PIE) */
-	GUARD_MEM,	/* cmp qword [mem], imm32: no register to follow */
+	GUARD_REG, /* cmp reg64, imm32 (non-PIE) */
+	GUARD_LEA, /* lea r1, [rip + fn]; cmp r2, r1 (PIE) */
+	GUARD_MEM, /* cmp qword [mem], imm32: no register to follow */
 };
 
 struct guard {
 	enum guard_form form;
 	int kind;
-	int fam;	/* the register holding the compared pointer */
+	int fam; /* the register holding the compared pointer */
 };
 
 /*
- * Classify the cmp in d->insn. prev_lea_fam/prev_lea_target describe the
- * instruction right before it when that is a rip-relative lea (fam -1 if not).
+ * Classify the cmp in insn. lea_fam/lea_target describe the instruction
+ * right before it when that is a rip-relative lea (lea_fam -1 if not).
  */
-static struct guard guard_classify(const cs_insn *insn, const struct pml_inl_fns *fns,
-				   int prev_lea_fam, uint64_t prev_lea_target)
+static struct guard guard_classify(const cs_insn *insn, const struct pml_inl_fns *fns, int lea_fam,
+				   uint64_t lea_target)
 {
 	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
 	struct guard g = { GUARD_NONE, -1, -1 };
+	int fa, fb;
 
 	if (insn->id != X86_INS_CMP || insn->detail->x86.op_count != 2 || !a || !b)
 		return g;
@@ -523,16 +667,18 @@ static struct guard guard_classify(const cs_insn *insn, const struct pml_inl_fns
 		g.form = g.fam >= 0 && g.fam != FAM_RSP ? GUARD_REG : GUARD_NONE;
 		return g;
 	}
-	if (a->type != X86_OP_REG || b->type != X86_OP_REG || prev_lea_fam < 0)
+	if (a->type != X86_OP_REG || b->type != X86_OP_REG || lea_fam < 0)
 		return g;
-	g.kind = fn_kind(fns, prev_lea_target);
+	g.kind = fn_kind(fns, lea_target);
 	if (g.kind < 0)
 		return g;
-	if (reg_fam64(b->reg) == prev_lea_fam)
-		g.fam = reg_fam64(a->reg);
-	else if (reg_fam64(a->reg) == prev_lea_fam)
-		g.fam = reg_fam64(b->reg);
-	g.form = g.fam >= 0 && g.fam != FAM_RSP && g.fam != prev_lea_fam ? GUARD_LEA : GUARD_NONE;
+	fa = reg_fam64(a->reg);
+	fb = reg_fam64(b->reg);
+	if (fb == lea_fam)
+		g.fam = fa;
+	else if (fa == lea_fam)
+		g.fam = fb;
+	g.form = g.fam >= 0 && g.fam != FAM_RSP && g.fam != lea_fam ? GUARD_LEA : GUARD_NONE;
 	return g;
 }
 
@@ -542,7 +688,7 @@ static struct guard guard_classify(const cs_insn *insn, const struct pml_inl_fns
 struct addrmap {
 	uint64_t *key;
 	uint32_t *val;
-	size_t cap;	/* power of two */
+	size_t cap; /* power of two */
 	size_t n;
 };
 
@@ -569,7 +715,7 @@ static void addrmap_fini(struct addrmap *m)
 	m->val = NULL;
 }
 
-/* The slot of `a`, or of the empty place it would go; SIZE_MAX when full. */
+/* The slot holding `a` or the empty one where it would go; SIZE_MAX when full. */
 static size_t addrmap_slot(const struct addrmap *m, uint64_t a)
 {
 	size_t i = (size_t)((a * 0x9e3779b97f4a7c15ull) >> 20) & (m->cap - 1), probes;
@@ -585,14 +731,14 @@ static bool addrmap_get(const struct addrmap *m, uint64_t a, uint32_t *val)
 {
 	size_t i = addrmap_slot(m, a);
 
-	if (i == SIZE_MAX || m->key[i] != a)
+	if (!a || i == SIZE_MAX || m->key[i] != a)
 		return false;
 	if (val)
 		*val = m->val[i];
 	return true;
 }
 
-/* Insert or overwrite; false when the map is half full (callers stop there). */
+/* Insert or overwrite; false when half full (callers stop there). */
 static bool addrmap_put(struct addrmap *m, uint64_t a, uint32_t val)
 {
 	size_t i = addrmap_slot(m, a);
@@ -612,11 +758,13 @@ static bool addrmap_put(struct addrmap *m, uint64_t a, uint32_t val)
 /* ---- the fallback arm: arguments ---------------------------------------- */
 
 /*
- * A value: 0..15 the value a register family held at the guard's branch,
- * VAL_CONST + i the constant konst[i], VAL_UNKNOWN anything else.
+ * A value in the simulation: what register family held at the entry
+ * (0..15), a constant, a stack slot of the entry, or unknown.
  */
-#define VAL_CONST 0x20
-#define SIM_CONSTS 16
+#define VAL_CONST   0x20 /* + index into sim.konst */
+#define VAL_STACK   0x40 /* + index into sim.entry (slots above sp at the entry) */
+#define VAL_UNKNOWN 0xff
+#define SIM_CONSTS  16
 
 struct spill {
 	int64_t off;
@@ -626,10 +774,11 @@ struct spill {
 
 struct sim {
 	uint8_t val[FAM_COUNT];
-	struct spill slot[SPILL_SLOTS];	/* keyed by offset from the entry rsp */
+	struct spill slot[SLOTS]; /* written by the fallback, offsets from the entry sp */
+	struct slots entry;	  /* entry slots it read before writing them */
 	uint64_t konst[SIM_CONSTS];
 	int nconst;
-	int64_t rsp;			/* rsp minus the entry rsp */
+	int64_t rsp; /* sp minus the entry sp */
 };
 
 static uint8_t sim_const(struct sim *s, uint64_t v)
@@ -650,7 +799,7 @@ static bool sim_store(struct sim *s, int64_t off, uint8_t val)
 	struct spill *free_slot = NULL;
 	size_t i;
 
-	for (i = 0; i < SPILL_SLOTS; i++) {
+	for (i = 0; i < SLOTS; i++) {
 		struct spill *sl = &s->slot[i];
 
 		if (sl->used && sl->off > off - 8 && sl->off < off + 8)
@@ -666,15 +815,24 @@ static bool sim_store(struct sim *s, int64_t off, uint8_t val)
 	return true;
 }
 
-static uint8_t sim_load(const struct sim *s, int64_t off)
+/* A load: what the fallback stored there, else the entry's slot if untouched. */
+static uint8_t sim_load(struct sim *s, int64_t off)
 {
 	size_t i;
+	int k;
 
-	for (i = 0; i < SPILL_SLOTS; i++) {
+	for (i = 0; i < SLOTS; i++) {
 		if (s->slot[i].used && s->slot[i].off == off)
 			return s->slot[i].val;
 	}
-	return VAL_UNKNOWN;
+	for (i = 0; i < SLOTS; i++) {
+		if (s->slot[i].used && s->slot[i].off > off - 8 && s->slot[i].off < off + 8)
+			return VAL_UNKNOWN; /* partly overwritten */
+	}
+	if (off < 0)
+		return VAL_UNKNOWN; /* below the entry sp: not the entry's */
+	k = slots_add(&s->entry, off);
+	return k < 0 ? VAL_UNKNOWN : (uint8_t)(VAL_STACK + k);
 }
 
 /* mov reg, imm: the constant it leaves in the full register. */
@@ -699,8 +857,8 @@ static bool insn_zero_idiom(const cs_insn *insn, int *dst)
 {
 	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
 
-	if (insn->id != X86_INS_XOR || !a || !b || a->type != X86_OP_REG ||
-	    b->type != X86_OP_REG || a->reg != b->reg || reg_bits(a->reg) < 32)
+	if (insn->id != X86_INS_XOR || !a || !b || a->type != X86_OP_REG || b->type != X86_OP_REG ||
+	    a->reg != b->reg || reg_bits(a->reg) < 32)
 		return false;
 	*dst = reg_fam(a->reg);
 	return *dst >= 0;
@@ -708,10 +866,10 @@ static bool insn_zero_idiom(const cs_insn *insn, int *dst)
 
 /*
  * Step one fallback instruction. Returns 0 to go on, 1 at the indirect
- * call/jmp (*tail set for jmp), or -1 with a reason in why.
+ * call/jmp (*tail set for a jmp), or -1 with a reason in why.
  */
-static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *target_fam,
-		    bool *tail, char *why, size_t why_len)
+static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *target_fam, bool *tail,
+		    char *why, size_t why_len)
 {
 	const cs_x86_op *a = insn_op(insn, 0), *b = insn_op(insn, 1);
 	struct effects e;
@@ -735,7 +893,7 @@ static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *targ
 				 (unsigned long long)insn->address);
 			return -1;
 		}
-		return 0;	/* jmp rel: the caller follows it */
+		return 0; /* jmp rel: the caller follows it */
 	}
 	if (insn_is_control(insn)) {
 		snprintf(why, why_len, "fallback branches at %#llx before the call",
@@ -754,14 +912,12 @@ static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *targ
 		s->val[dst] = sim_const(s, 0);
 		return 0;
 	}
-	if (insn->id == X86_INS_MOV && op_stack_slot(a, &disp) && b && b->type == X86_OP_REG &&
-	    (src = reg_fam64(b->reg)) >= 0 && src != FAM_RSP) {
+	if (insn_spill(insn, &disp, &src)) {
 		if (!sim_store(s, s->rsp + disp, s->val[src]))
 			sim_forget_slots(s);
 		return 0;
 	}
-	if (insn->id == X86_INS_MOV && a && a->type == X86_OP_REG && op_stack_slot(b, &disp) &&
-	    (dst = reg_fam64(a->reg)) >= 0 && dst != FAM_RSP) {
+	if (insn_reload(insn, &dst, &disp)) {
 		s->val[dst] = sim_load(s, s->rsp + disp);
 		return 0;
 	}
@@ -804,13 +960,14 @@ static int sim_step(struct dec *d, struct sim *s, const cs_insn *insn, int *targ
 	return 0;
 }
 
-/* ---- the result path after the call -------------------------------------- */
+/* ---- the result region after the call ------------------------------------ */
 
 struct tail {
 	uint64_t addr[TAIL_MAX_INSNS];
-	uint32_t result[TAIL_MAX_INSNS];	/* families holding the result at addr[i] */
-	bool flags[TAIL_MAX_INSNS];		/* eflags come from testing the result */
+	uint32_t result[TAIL_MAX_INSNS]; /* locations holding the result at addr[i] */
+	bool flags[TAIL_MAX_INSNS];	 /* eflags come from testing the result */
 	size_t n;
+	struct slots slots; /* the stack slots result[] refers to */
 };
 
 struct tail_item {
@@ -819,24 +976,98 @@ struct tail_item {
 	bool flags;
 };
 
-static bool tail_index(const struct tail *tl, uint64_t a, size_t *idx);
+static bool tail_index(const struct tail *tl, uint64_t a, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < tl->n; i++) {
+		if (tl->addr[i] == a) {
+			*idx = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Merge a path into the region; false when nothing new is known at that address. */
+static bool tail_merge(struct tail *tl, struct tail_item *it)
+{
+	size_t idx;
+
+	if (tail_index(tl, it->pc, &idx)) {
+		uint32_t r = tl->result[idx] & it->result;
+		bool f = tl->flags[idx] && it->flags;
+
+		if (r == tl->result[idx] && f == tl->flags[idx])
+			return false;
+		tl->result[idx] = r;
+		tl->flags[idx] = f;
+		it->result = r;
+		it->flags = f;
+		return true;
+	}
+	if (tl->n == TAIL_MAX_INSNS)
+		return false;
+	tl->addr[tl->n] = it->pc;
+	tl->result[tl->n] = it->result;
+	tl->flags[tl->n] = it->flags;
+	tl->n++;
+	return true;
+}
+
+/* The locations holding the result after one non-branch instruction. */
+static uint32_t tail_step(struct dec *d, struct tail *tl, const cs_insn *insn, uint32_t result)
+{
+	uint32_t srd, swr;
+	struct effects e;
+	int64_t disp;
+	int dst, src, k;
+
+	if (insn_mov_rr(insn, &dst, &src)) {
+		if (src != FAM_RSP && (result & (1u << src)))
+			return result | 1u << dst;
+		return result & ~(1u << dst);
+	}
+	if (insn_spill(insn, &disp, &src)) {
+		insn_slot_effects(insn, &tl->slots, &srd, &swr);
+		result &= ~swr;
+		if (result & (1u << src)) {
+			k = slots_add(&tl->slots, disp);
+			if (k >= 0)
+				result |= LOC_SLOT(k);
+		}
+		return result;
+	}
+	if (insn_reload(insn, &dst, &disp)) {
+		k = slots_find(&tl->slots, disp);
+		if (k >= 0 && (result & LOC_SLOT(k)))
+			return result | 1u << dst;
+		return result & ~(1u << dst);
+	}
+	if (!insn_effects(d, insn, &e))
+		return 0;
+	insn_slot_effects(insn, &tl->slots, &srd, &swr);
+	return result & ~(e.wr | e.partial | swr);
+}
 
 /*
- * The region after the indirect call where some register still holds its
- * result: rax, then what moves copy it to, less what writes over it (a call
- * keeps only the callee-saved ones). A NULL test of the result is followed
- * on its non-NULL side only; other branches on both sides. Where paths meet,
- * a register counts only if it holds the result on all of them. The region
- * ends at the guard and the call themselves, at a change of the stack
- * pointer, at returns and indirect jumps, and at TAIL_MAX_INSNS addresses.
+ * The region after the indirect call where some register or stack slot
+ * still holds its result: rax, then copies of it, less what is written
+ * over (a call keeps the callee-saved registers and the slots). A NULL test
+ * of the result is followed on its non-NULL side only, other branches on
+ * both. Where paths meet a location counts only if it holds the result on
+ * all of them; addresses where nothing holds it any more are kept, without
+ * going further, so that a join there cancels. The region ends at the guard
+ * and the call, at a change of sp, at returns and indirect jumps, and at
+ * TAIL_MAX_INSNS addresses.
  */
 static void tail_walk(struct dec *d, const struct pml_inl_site *site, uint64_t start,
 		      struct tail *tl)
 {
 	struct tail_item work[2 * TAIL_MAX_INSNS];
-	size_t nw = 0, steps = 0, idx;
+	size_t nw = 0, steps = 0;
 
-	tl->n = 0;
+	memset(tl, 0, sizeof(*tl));
 	work[nw++] = (struct tail_item){ start, 1u << PML_REG_RAX, false };
 	while (nw && steps++ < 8 * TAIL_MAX_INSNS) {
 		struct tail_item it = work[--nw];
@@ -844,30 +1075,11 @@ static void tail_walk(struct dec *d, const struct pml_inl_site *site, uint64_t s
 		const cs_x86_op *a, *b;
 		struct effects e;
 		uint64_t target;
-		int dst, src;
+		int src;
 
 		if (it.pc == site->guard || it.pc == site->probe || it.pc == site->call)
 			continue;
-		if (tail_index(tl, it.pc, &idx)) {
-			uint32_t r = tl->result[idx] & it.result;
-			bool f = tl->flags[idx] && it.flags;
-
-			if (r == tl->result[idx] && f == tl->flags[idx])
-				continue;
-			tl->result[idx] = r;
-			tl->flags[idx] = f;
-			it.result = r;
-			it.flags = f;
-		} else {
-			if (tl->n == TAIL_MAX_INSNS)
-				continue;
-			idx = tl->n++;
-			tl->addr[idx] = it.pc;
-			tl->result[idx] = it.result;
-			tl->flags[idx] = it.flags;
-		}
-		/* where the result died: a boundary, kept so that joins there cancel */
-		if (!it.result || !dec_at(d, it.pc))
+		if (!tail_merge(tl, &it) || !it.result || !dec_at(d, it.pc))
 			continue;
 		a = insn_op(insn, 0);
 		b = insn_op(insn, 1);
@@ -878,20 +1090,17 @@ static void tail_walk(struct dec *d, const struct pml_inl_site *site, uint64_t s
 			continue;
 		}
 		if (insn_is_jcc(insn)) {
-			if (!insn_direct_target(insn, &target))
+			if (!insn_direct_target(insn, &target) || nw + 2 > 2 * TAIL_MAX_INSNS)
 				continue;
 			if (it.flags && insn->id == X86_INS_JNE) {
 				work[nw++] = (struct tail_item){ target, it.result, true };
-				continue;
-			}
-			if (it.flags && insn->id == X86_INS_JE) {
+			} else if (it.flags && insn->id == X86_INS_JE) {
 				work[nw++] = (struct tail_item){ insn_next(insn), it.result, true };
-				continue;
+			} else {
+				work[nw++] = (struct tail_item){ target, it.result, it.flags };
+				work[nw++] =
+					(struct tail_item){ insn_next(insn), it.result, it.flags };
 			}
-			if (nw + 2 > 2 * TAIL_MAX_INSNS)
-				continue;
-			work[nw++] = (struct tail_item){ target, it.result, it.flags };
-			work[nw++] = (struct tail_item){ insn_next(insn), it.result, it.flags };
 			continue;
 		}
 		if (insn->id == X86_INS_CALL) {
@@ -907,79 +1116,36 @@ static void tail_walk(struct dec *d, const struct pml_inl_site *site, uint64_t s
 			it.flags = insn->id == X86_INS_TEST && a && b && a->type == X86_OP_REG &&
 				   b->type == X86_OP_REG && a->reg == b->reg &&
 				   (src = reg_fam64(a->reg)) >= 0 && (it.result & (1u << src));
-		if (insn_mov_rr(insn, &dst, &src)) {
-			if (it.result & (1u << src))
-				it.result |= 1u << dst;
-			else
-				it.result &= ~(1u << dst);
-		} else {
-			it.result &= ~(e.wr | e.partial);
-		}
+		it.result = tail_step(d, tl, insn, it.result);
 		if (nw < 2 * TAIL_MAX_INSNS)
 			work[nw++] = (struct tail_item){ insn_next(insn), it.result, it.flags };
 	}
 }
 
-static bool tail_index(const struct tail *tl, uint64_t a, size_t *idx)
-{
-	size_t i;
-
-	for (i = 0; i < tl->n; i++) {
-		if (tl->addr[i] == a) {
-			*idx = i;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* ---- reach of the inlined arm ---------------------------------------------- */
 
 struct reach {
-	struct addrmap seen;	/* instructions decoded */
+	struct addrmap seen; /* instructions decoded */
+	uint64_t joined;     /* bit i: region address i is where an inlined path enters */
 	uint64_t rets[PML_INL_MAX_EXITS];
 	size_t nrets;
-	bool too_many_rets;
-	uint64_t joined;	/* bit i: tail address i reached */
 	size_t insns;
-	size_t cut;		/* edges leaving the window or the code */
-	size_t jmp_out;		/* direct jumps out of the code: tail calls (to the PLT) */
-	bool indirect;		/* an indirect jump was met */
+	size_t cut;	/* edges into code that cannot be decoded */
+	size_t jmp_out; /* tail calls: jumps out of the text or to an allocator */
+	bool too_many_rets;
+	bool indirect; /* an indirect jump was met */
 	bool exhausted;
 };
 
-/* Successors of a decoded instruction (direct ones); *indirect for jmp reg/mem. */
-static int insn_succ(const cs_insn *insn, uint64_t succ[2], bool *indirect)
-{
-	int ns = 0;
-
-	if (insn->id == X86_INS_JMP) {
-		if (insn_direct_target(insn, &succ[ns]))
-			ns++;
-		else
-			*indirect = true;
-	} else if (insn_is_jcc(insn)) {
-		if (insn_direct_target(insn, &succ[ns]))
-			ns++;
-		succ[ns++] = insn_next(insn);
-	} else if (!insn_stops(insn) && !insn_in_group(insn, CS_GRP_RET) &&
-		   !insn_in_group(insn, CS_GRP_IRET)) {
-		succ[ns++] = insn_next(insn);
-	}
-	return ns;
-}
-
 /*
  * Breadth-first over the inlined arm. The guard's cmp and branch and the
- * indirect call are walls (a loop back to the guard is another allocation);
- * tail addresses are sinks (where the arms join). Calls are assumed to return.
+ * indirect call are walls (a loop back to the guard is another call);
+ * region addresses are sinks. Calls are assumed to return.
  */
 static int reach_walk(struct dec *d, const struct pml_inl_site *site, const struct tail *tl,
 		      struct reach *r)
 {
-	uint64_t lo = site->guard > REACH_WINDOW ? site->guard - REACH_WINDOW : 0;
-	uint64_t hi = site->guard + REACH_WINDOW;
-	size_t head = 0, qn = 0, idx, left;
+	size_t head = 0, qn = 0, idx;
 	uint64_t *queue;
 	int err;
 
@@ -1008,7 +1174,7 @@ static int reach_walk(struct dec *d, const struct pml_inl_site *site, const stru
 			continue;
 		}
 		r->insns++;
-		if (insn_in_group(d->insn, CS_GRP_RET)) {
+		if (insn_is_ret(d->insn)) {
 			if (r->nrets < PML_INL_MAX_EXITS)
 				r->rets[r->nrets++] = pc;
 			else
@@ -1024,12 +1190,8 @@ static int reach_walk(struct dec *d, const struct pml_inl_site *site, const stru
 				r->joined |= 1ull << idx;
 				continue;
 			}
-			if (s < lo || s >= hi) {
-				r->cut++;
-				continue;
-			}
 			if (d->insn->id == X86_INS_JMP &&
-			    (!text_at(d->t, s, &left) || (d->fns && fn_kind(d->fns, s) >= 0))) {
+			    (!text_has(d->t, s) || (d->fns && fn_kind(d->fns, s) >= 0))) {
 				r->jmp_out++;
 				continue;
 			}
@@ -1047,22 +1209,24 @@ out:
 	return 0;
 }
 
-/* ---- the join ---------------------------------------------------------- */
+/* ---- the result at a join ------------------------------------------------ */
+
+struct live_item {
+	uint64_t pc;
+	uint32_t want;
+};
 
 /*
- * Which of `cand` are live at `start`: read before being overwritten on
- * some path. A bounded worklist over the code (each address revisited only
- * with registers not yet looked for there); anything it cannot follow
- * (indirect jump, undecodable code, the budget) counts as a read, so an
- * unsure register stays live.
+ * Which of `cand` (registers and slots of tl) are live at `start`: read
+ * before being overwritten on some path. A bounded worklist over the code,
+ * each address revisited only for locations not yet looked for there.
+ * Whatever it cannot follow (indirect jump, undecodable code, a change of
+ * sp, the budget) counts as a read, so an unsure location stays live.
  */
-static int live_at(struct dec *d, uint64_t start, uint64_t guard, uint32_t cand, uint32_t *live)
+static int live_at(struct dec *d, const struct tail *tl, uint64_t start, uint32_t cand,
+		   uint32_t *live)
 {
-	uint64_t lo = guard > REACH_WINDOW ? guard - REACH_WINDOW : 0, hi = guard + REACH_WINDOW;
-	struct {
-		uint64_t pc;
-		uint32_t want;
-	} *work;
+	struct live_item *work;
 	struct addrmap done;
 	size_t nw = 0, steps = 0;
 	int err;
@@ -1076,53 +1240,47 @@ static int live_at(struct dec *d, uint64_t start, uint64_t guard, uint32_t cand,
 		addrmap_fini(&done);
 		return -ENOMEM;
 	}
-	work[nw].pc = start;
-	work[nw].want = cand;
-	nw++;
+	work[nw++] = (struct live_item){ start, cand };
 	while (nw) {
-		uint64_t pc = work[nw - 1].pc, succ[2];
-		uint32_t want = work[nw - 1].want, seen = 0;
+		struct live_item it = work[--nw];
+		uint32_t seen = 0, srd, swr;
 		bool indirect = false;
+		uint64_t succ[2];
 		struct effects e;
 		int ns, i;
 
-		nw--;
-		if (addrmap_get(&done, pc, &seen))
-			want &= ~seen;
-		if (!want)
+		if (addrmap_get(&done, it.pc, &seen))
+			it.want &= ~seen;
+		if (!it.want)
 			continue;
-		if (++steps > LIVE_MAX_INSNS || !addrmap_put(&done, pc, seen | want) ||
-		    pc < lo || pc >= hi || !dec_at(d, pc) || !insn_effects(d, d->insn, &e)) {
-			*live |= want;
+		if (++steps > LIVE_MAX_INSNS || !addrmap_put(&done, it.pc, seen | it.want) ||
+		    !dec_at(d, it.pc) || !insn_effects(d, d->insn, &e)) {
+			*live |= it.want;
 			continue;
 		}
+		insn_slot_effects(d->insn, &tl->slots, &srd, &swr);
 		if (d->insn->id == X86_INS_CALL) {
 			e.rd |= ARG_REGS;
 			e.wr |= CALLER_SAVED;
 		}
-		if (insn_in_group(d->insn, CS_GRP_RET))
+		if (insn_is_ret(d->insn))
 			e.rd |= 1u << PML_REG_RAX;
+		if ((e.wr | e.partial) & (1u << FAM_RSP))
+			srd |= it.want & ~LOC_REGS; /* slots move with sp: give up on them */
 		/* a partial write keeps the rest of the value: a use */
-#ifdef INLINED_DEBUG
-		if (want & (e.rd | e.partial))
-			fprintf(stderr, "live %#x at %#llx %s %s\n", want & (e.rd | e.partial),
-				(unsigned long long)pc, d->insn->mnemonic, d->insn->op_str);
-#endif
-		*live |= want & (e.rd | e.partial);
-		want &= ~(e.rd | e.partial | e.wr);
-		if (!want)
+		*live |= it.want & (e.rd | e.partial | srd);
+		it.want &= ~(e.rd | e.partial | e.wr | srd | swr);
+		if (!it.want)
 			continue;
 		ns = insn_succ(d->insn, succ, &indirect);
 		if (indirect)
-			*live |= want;
+			*live |= it.want;
 		for (i = 0; i < ns; i++) {
 			if (nw >= LIVE_MAX_INSNS) {
-				*live |= want;
+				*live |= it.want;
 				break;
 			}
-			work[nw].pc = succ[i];
-			work[nw].want = want;
-			nw++;
+			work[nw++] = (struct live_item){ succ[i], it.want };
 		}
 	}
 	free(work);
@@ -1130,78 +1288,92 @@ static int live_at(struct dec *d, uint64_t start, uint64_t guard, uint32_t cand,
 	return 0;
 }
 
-/* The one result register live at a join, or -1 with a reason. */
-static int join_result_reg(struct dec *d, const struct pml_inl_site *site, uint64_t join,
-			   uint32_t cand, char *why, size_t why_len)
+/*
+ * The location of the result at a join: the one candidate that is live.
+ * Returns 1 with *loc set, 0 when none is (the join cancels), -EAGAIN with
+ * a reason when several are, or -ENOMEM.
+ */
+static int join_result(struct dec *d, const struct tail *tl, size_t idx, struct pml_loc *loc,
+		       char *why, size_t why_len)
 {
-	uint32_t live;
-	int fam, found = -1, err;
+	uint32_t cand = tl->result[idx] & ~(1u << FAM_RSP), live;
+	int bit, err;
 
-	cand &= ~(1u << FAM_RSP);
+	memset(loc, 0, sizeof(*loc));
+	loc->reg = PML_REG_NONE;
 	if (!cand)
-		return -1;
-	err = live_at(d, join, site->guard, cand, &live);
+		return 0;
+	err = live_at(d, tl, tl->addr[idx], cand, &live);
 	if (err)
 		return err;
-	for (fam = 0; fam < FAM_COUNT; fam++) {
-		if (!(live & (1u << fam)))
-			continue;
-		if (found >= 0) {
-			snprintf(why, why_len, "result in %s or %s at the join %#llx",
-				 inlined__reg_name(found), inlined__reg_name(fam),
-				 (unsigned long long)join);
-			return -EAGAIN;
-		}
-		found = fam;
+	if (!live)
+		return 0;
+	if (live & (live - 1)) {
+		snprintf(why, why_len, "result in two live locations (%#x) at the join %#llx", live,
+			 (unsigned long long)tl->addr[idx]);
+		return -EAGAIN;
 	}
-	return found;	/* -1: no register holds a used result here */
+	for (bit = 0; !(live & (1u << bit)); bit++)
+		;
+	if (bit < FAM_COUNT) {
+		loc->kind = PML_LOC_REG;
+		loc->reg = (enum pml_reg)bit;
+	} else {
+		loc->kind = PML_LOC_STACK;
+		loc->off = tl->slots.off[bit - FAM_COUNT];
+	}
+	return 1;
 }
 
 /*
  * Move an exit from its join to the first kernel-emulated instruction of
- * the straight line after it, if the result register survives and no path
- * of the inlined arm enters that line past the join.
+ * the straight line after it, if sp and the result stay put and no path of
+ * the inlined arm enters that line past the join.
  */
 static void exit_relocate(struct dec *d, const struct reach *r, const struct tail *tl,
 			  struct pml_inl_exit *x)
 {
 	uint64_t pc = x->join;
+	uint32_t srd, swr;
 	struct effects e;
 	size_t idx;
-	int n;
+	int n, k;
 
 	x->addr = x->join;
 	x->emulated = false;
-	for (n = 0; n < JOIN_MAX_INSNS; n++) {
+	for (n = 0; n < RELOCATE_MAX_INSNS; n++) {
 		if (!dec_at(d, pc))
 			return;
 		if (pc != x->join && (r->indirect || addrmap_get(&r->seen, pc, NULL) ||
-				      (tail_index(tl, pc, &idx) && (r->joined & (1ull << idx))))) {
-#ifdef INLINED_DEBUG
-			fprintf(stderr, "relocate stop at %#llx: indirect %d seen %d\n",
-				(unsigned long long)pc, r->indirect, addrmap_get(&r->seen, pc, NULL));
-#endif
+				      (tail_index(tl, pc, &idx) && (r->joined & (1ull << idx)))))
 			return;
-		}
 		if (insn_is_emulated(d->insn)) {
 			x->addr = pc;
 			x->emulated = true;
 			return;
 		}
 		if (insn_is_control(d->insn) || !insn_effects(d, d->insn, &e) ||
-		    ((e.wr | e.partial) & (1u << FAM_RSP)) ||
-		    (x->reg != PML_REG_NONE && ((e.wr | e.partial) & (1u << x->reg))))
+		    ((e.wr | e.partial) & (1u << FAM_RSP)))
 			return;
+		if (x->result.kind == PML_LOC_REG && ((e.wr | e.partial) & (1u << x->result.reg)))
+			return;
+		if (x->result.kind == PML_LOC_STACK) {
+			k = slots_find(&tl->slots, x->result.off);
+			insn_slot_effects(d->insn, &tl->slots, &srd, &swr);
+			if (k < 0 || (swr & LOC_SLOT(k)))
+				return;
+		}
 		pc = insn_next(d->insn);
 	}
 }
 
-static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_call)
+/* Exits where the inlined arm joins the fallback's path after the call. */
+static int site_exits_join(struct dec *d, struct pml_inl_site *site, uint64_t after_call)
 {
-	struct tail tl = { 0 };
+	struct tail tl;
 	struct reach r;
 	size_t i, n_cancel = 0;
-	int fam, err;
+	int found, err;
 
 	tail_walk(d, site, after_call, &tl);
 	if (!tl.n) {
@@ -1211,12 +1383,6 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 	err = reach_walk(d, site, &tl, &r);
 	if (err)
 		return err;
-#ifdef INLINED_DEBUG
-	for (i = 0; i < tl.n; i++)
-		fprintf(stderr, "tail %#llx result %#x flags %d joined %d\n",
-			(unsigned long long)tl.addr[i], tl.result[i], tl.flags[i],
-			!!(r.joined & (1ull << i)));
-#endif
 	if (r.exhausted) {
 		snprintf(site->why, sizeof(site->why),
 			 "inlined arm exceeds %d instructions before joining", REACH_MAX_INSNS);
@@ -1224,8 +1390,7 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 	}
 	if (!r.joined) {
 		snprintf(site->why, sizeof(site->why),
-			 "inlined arm never joins the result path (%zu insns, %zu cut)", r.insns,
-			 r.cut);
+			 "inlined arm never joins the result path (%zu insns)", r.insns);
 		goto out;
 	}
 	for (i = 0; i < tl.n; i++) {
@@ -1239,58 +1404,57 @@ static int site_exit(struct dec *d, struct pml_inl_site *site, uint64_t after_ca
 				 PML_INL_MAX_EXITS);
 			goto out;
 		}
-		fam = join_result_reg(d, site, tl.addr[i], tl.result[i], site->why,
-				      sizeof(site->why));
-		if (fam == -ENOMEM) {
-			err = fam;
+		x = &site->exits[site->n_exits];
+		found = join_result(d, &tl, i, &x->result, site->why, sizeof(site->why));
+		if (found == -ENOMEM) {
+			err = found;
 			goto out;
 		}
-		if (fam < -1)
+		if (found < 0)
 			goto out;
-		x = &site->exits[site->n_exits++];
+		site->n_exits++;
 		x->join = tl.addr[i];
-		x->addr = tl.addr[i];
-		x->sp_delta = 0;	/* the call left sp as at the guard; a join shares it */
-		/* reg none: a path that only cancels, the result is not in a register here */
-		x->reg = fam < 0 ? PML_REG_NONE : (enum pml_reg)fam;
-		n_cancel += fam < 0;
+		x->sp_delta = 0; /* the call left sp as at the entry; a join shares it */
+		n_cancel += !found;
 		exit_relocate(d, &r, &tl, x);
 	}
 	if (n_cancel == site->n_exits) {
-		snprintf(site->why, sizeof(site->why), "no join holds the result in a register");
+		snprintf(site->why, sizeof(site->why), "no join holds the result");
 		goto out;
 	}
 	site->handled = true;
 	snprintf(site->why, sizeof(site->why), "%zu exit%s (%zu cancelling)", site->n_exits,
 		 site->n_exits > 1 ? "s" : "", n_cancel);
 out:
-	if (!site->handled)
-		site->n_exits = 0;
 	addrmap_fini(&r.seen);
 	return err;
 }
 
 /*
  * The fallback tail-calls the allocator, so the enclosing function returns
- * its result: on the inlined arm every ret it reaches returns the inlined
- * result in rax, with sp where the tail call left it.
+ * its result: every ret the inlined arm reaches returns the inlined result
+ * in rax, with sp where the tail call left it. Tail calls out of the arm
+ * (to the PLT or to an internal allocator, which have their own probes)
+ * end those paths.
  */
-static int site_exit_returns(struct dec *d, struct pml_inl_site *site, int64_t sp_at_jmp)
+static int site_exits_return(struct dec *d, struct pml_inl_site *site, int64_t sp_at_jmp)
 {
-	struct tail none = { 0 };
+	struct tail none;
 	struct reach r;
 	size_t i;
 	int err;
 
+	memset(&none, 0, sizeof(none));
 	err = reach_walk(d, site, &none, &r);
 	if (err)
 		return err;
 	if (r.exhausted || r.indirect || r.cut || r.too_many_rets || !r.nrets) {
-		snprintf(site->why, sizeof(site->why),
-			 "fallback tail-calls; inlined arm %s",
-			 r.exhausted ? "is too large" : r.indirect ? "jumps indirectly" :
-			 r.cut ? "leaves the code" : r.nrets ? "has too many returns" :
-			 "never returns");
+		snprintf(site->why, sizeof(site->why), "fallback tail-calls; inlined arm %s",
+			 r.exhausted  ? "is too large"
+			 : r.indirect ? "jumps indirectly"
+			 : r.cut      ? "runs into undecodable code"
+			 : r.nrets    ? "has too many returns"
+				      : "never returns");
 		goto out;
 	}
 	for (i = 0; i < r.nrets; i++) {
@@ -1298,14 +1462,14 @@ static int site_exit_returns(struct dec *d, struct pml_inl_site *site, int64_t s
 
 		x->join = r.rets[i];
 		x->addr = r.rets[i];
-		x->reg = PML_REG_RAX;
+		x->result.kind = PML_LOC_REG;
+		x->result.reg = PML_REG_RAX;
 		x->sp_delta = (int32_t)sp_at_jmp;
 		x->is_return = true;
-		x->emulated = false;
 	}
 	site->n_exits = r.nrets;
 	site->handled = true;
-	snprintf(site->why, sizeof(site->why), "fallback tail-calls: %zu returns, rax", r.nrets);
+	snprintf(site->why, sizeof(site->why), "fallback tail-calls: %zu returns", r.nrets);
 out:
 	addrmap_fini(&r.seen);
 	return 0;
@@ -1313,11 +1477,11 @@ out:
 
 /* ---- one site ---------------------------------------------------------- */
 
-static const enum pml_reg kind_call_args[PML_INL_KINDS][PML_INL_MAX_ARGS] = {
-	[PML_INL_MALLOC] = { PML_REG_RSI, PML_REG_NONE },
+static const int kind_call_args[PML_INL_KINDS][PML_INL_MAX_ARGS] = {
+	[PML_INL_MALLOC] = { PML_REG_RSI, -1 },
 	[PML_INL_CALLOC] = { PML_REG_RSI, PML_REG_RDX },
 	[PML_INL_REALLOC] = { PML_REG_RSI, PML_REG_RDX },
-	[PML_INL_FREE] = { PML_REG_RSI, PML_REG_NONE },
+	[PML_INL_FREE] = { PML_REG_RSI, -1 },
 };
 
 static void site_init(struct pml_inl_site *site, uint64_t guard, int kind)
@@ -1328,16 +1492,41 @@ static void site_init(struct pml_inl_site *site, uint64_t guard, int kind)
 	site->guard = guard;
 	site->kind = (enum pml_inl_kind)kind;
 	for (i = 0; i < PML_INL_MAX_ARGS; i++)
-		site->arg[i] = PML_REG_NONE;
+		site->arg[i].reg = PML_REG_NONE;
+	for (i = 0; i < PML_INL_MAX_EXITS; i++)
+		site->exits[i].result.reg = PML_REG_NONE;
 }
 
-/* Walk the fallback arm to the indirect call; fills site->call and the arguments. */
+/* A simulated value at the call as a location at the entry probe. */
+static bool sim_loc(const struct sim *s, uint8_t v, int guard_fam, struct pml_loc *loc)
+{
+	memset(loc, 0, sizeof(*loc));
+	loc->reg = PML_REG_NONE;
+	if (v < FAM_RSP && (int)v != guard_fam) {
+		loc->kind = PML_LOC_REG;
+		loc->reg = (enum pml_reg)v;
+		return true;
+	}
+	if (v >= VAL_CONST && v < VAL_CONST + s->nconst) {
+		loc->kind = PML_LOC_IMM;
+		loc->off = (int64_t)s->konst[v - VAL_CONST];
+		return true;
+	}
+	if (v >= VAL_STACK && v < VAL_STACK + s->entry.n) {
+		loc->kind = PML_LOC_STACK;
+		loc->off = s->entry.off[v - VAL_STACK];
+		return true;
+	}
+	return false;
+}
+
+/* Walk the fallback arm to the indirect call; fills site->call and site->arg[]. */
 static bool site_fallback(struct dec *d, const struct guard *g, struct pml_inl_site *site,
 			  bool *tail, uint64_t *after_call, int64_t *sp_at_call)
 {
-	struct sim s;
 	uint64_t pc = site->fallback, target;
-	int n, i, r, target_fam = -1;
+	int n, i, r = 0, target_fam = -1;
+	struct sim s;
 
 	memset(&s, 0, sizeof(s));
 	for (i = 0; i < FAM_COUNT; i++)
@@ -1346,8 +1535,8 @@ static bool site_fallback(struct dec *d, const struct guard *g, struct pml_inl_s
 		const cs_insn *insn = d->insn;
 
 		if (!dec_at(d, pc)) {
-			snprintf(site->why, sizeof(site->why), "cannot decode the fallback at %#llx",
-				 (unsigned long long)pc);
+			snprintf(site->why, sizeof(site->why),
+				 "cannot decode the fallback at %#llx", (unsigned long long)pc);
 			return false;
 		}
 		r = sim_step(d, &s, insn, &target_fam, tail, site->why, sizeof(site->why));
@@ -1360,9 +1549,9 @@ static bool site_fallback(struct dec *d, const struct guard *g, struct pml_inl_s
 		else
 			pc = insn_next(insn);
 	}
-	if (n == FALLBACK_MAX_INSNS) {
-		snprintf(site->why, sizeof(site->why), "no indirect call in the fallback's first %d insns",
-			 FALLBACK_MAX_INSNS);
+	if (r != 1) {
+		snprintf(site->why, sizeof(site->why),
+			 "no indirect call in the fallback's first %d insns", FALLBACK_MAX_INSNS);
 		return false;
 	}
 	if (target_fam < 0 || target_fam == FAM_RSP || s.val[target_fam] != g->fam) {
@@ -1378,22 +1567,13 @@ static bool site_fallback(struct dec *d, const struct guard *g, struct pml_inl_s
 		snprintf(site->why, sizeof(site->why), "fallback calls with a moved stack pointer");
 		return false;
 	}
-
 	for (i = 0; i < inlined__nargs(site->kind); i++) {
-		uint8_t v = s.val[kind_call_args[site->kind][i]];
-
-		if (v >= VAL_CONST && v < VAL_CONST + s.nconst) {
-			site->arg[i] = PML_REG_IMM;
-			site->arg_imm[i] = s.konst[v - VAL_CONST];
-			continue;
-		}
-		if (v >= FAM_RSP || (int)v == g->fam) {
+		if (!sim_loc(&s, s.val[kind_call_args[site->kind][i]], g->fam, &site->arg[i])) {
 			snprintf(site->why, sizeof(site->why),
-				 "argument %d of the call is computed, not a register at the guard",
+				 "argument %d of the call is computed, not read at the entry",
 				 i + 2);
 			return false;
 		}
-		site->arg[i] = (enum pml_reg)v;
 	}
 	return true;
 }
@@ -1413,9 +1593,9 @@ static int site_analyze(struct dec *d, const struct guard *g, uint64_t guard,
 	if (!dec_at(d, guard))
 		return -ENOENT;
 	site->probe = insn_next(d->insn);
-	if (!dec_at(d, site->probe) ||
-	    (d->insn->id != X86_INS_JE && d->insn->id != X86_INS_JNE) ||
+	if (!dec_at(d, site->probe) || (d->insn->id != X86_INS_JE && d->insn->id != X86_INS_JNE) ||
 	    !insn_direct_target(d->insn, &target)) {
+		site->probe = 0;
 		snprintf(site->why, sizeof(site->why), "no je/jne right after the cmp");
 		return 0;
 	}
@@ -1431,18 +1611,20 @@ static int site_analyze(struct dec *d, const struct guard *g, uint64_t guard,
 	if (!site_fallback(d, g, site, &tail, &after_call, &sp_at_call))
 		return 0;
 	if (site->kind == PML_INL_FREE) {
+		char buf[32];
+
+		if (site->arg[0].kind == PML_LOC_IMM) {
+			snprintf(site->why, sizeof(site->why), "frees a constant");
+			return 0;
+		}
 		site->handled = true;
 		snprintf(site->why, sizeof(site->why), "pointer in %s",
-			 inlined__reg_name(site->arg[0]));
-		if (site->arg[0] == PML_REG_IMM) {
-			site->handled = false;
-			snprintf(site->why, sizeof(site->why), "frees a constant");
-		}
+			 inlined__loc_format(&site->arg[0], buf, sizeof(buf)));
 		return 0;
 	}
 	if (tail)
-		return site_exit_returns(d, site, sp_at_call);
-	return site_exit(d, site, after_call);
+		return site_exits_return(d, site, sp_at_call);
+	return site_exits_join(d, site, after_call);
 }
 
 /* The guard at `guard`, looking for a PIE-style lea right before it. */
@@ -1484,10 +1666,9 @@ int inlined__analyze(const struct pml_inl_text *t, const struct pml_inl_fns *fns
 	memset(out, 0, sizeof(*out));
 	if (!text_valid(t) || !fns || !fns_valid(fns))
 		return -EINVAL;
-	err = dec_open(&d, t);
+	err = dec_open(&d, t, fns);
 	if (err)
 		return err;
-	d.fns = fns;
 	g = guard_at(&d, fns, guard);
 	if (g.form == GUARD_NONE)
 		err = -ENOENT;
@@ -1533,8 +1714,8 @@ static int sweep_chunk(struct dec *d, const struct pml_inl_code *c, const struct
 
 	while (left) {
 		const cs_insn *insn = d->insn;
-		int fam;
 		uint64_t target;
+		int fam;
 
 		if (!cs_disasm_iter(d->cs, &p, &left, &pc, d->insn)) {
 			p++;
@@ -1581,12 +1762,11 @@ struct pml_inl_plan *inlined__plan(const struct pml_inl_text *t, const struct pm
 		errno = EINVAL;
 		return NULL;
 	}
-	err = dec_open(&d, t);
+	err = dec_open(&d, t, fns);
 	if (err) {
 		errno = -err;
 		return NULL;
 	}
-	d.fns = fns;
 	for (i = 0; i < t->n; i++) {
 		err = sweep_chunk(&d, &t->chunks[i], fns, &v, &n, &cap);
 		if (err)
@@ -1647,7 +1827,6 @@ static int fn_from_public(struct dec *d, const struct pml_inl_public *pub, uint6
 	for (n = 0; n < PUBLIC_MAX_INSNS; n++) {
 		const cs_insn *insn = d->insn;
 		const cs_x86_op *a, *b;
-		size_t left;
 
 		if (!dec_at(d, pc))
 			return -ENOENT;
@@ -1655,7 +1834,7 @@ static int fn_from_public(struct dec *d, const struct pml_inl_public *pub, uint6
 		b = insn_op(insn, 1);
 		if (insn->id == X86_INS_CMP && a && b && a->type == X86_OP_REG &&
 		    reg_fam64(a->reg) >= 0 && b->type == X86_OP_IMM && b->imm > 0 &&
-		    (uint64_t)b->imm != pub->addr && text_at(d->t, (uint64_t)b->imm, &left)) {
+		    (uint64_t)b->imm != pub->addr && text_has(d->t, (uint64_t)b->imm)) {
 			uint64_t imm = (uint64_t)b->imm;
 
 			if (dec_at(d, insn_next(insn)) &&
@@ -1665,7 +1844,7 @@ static int fn_from_public(struct dec *d, const struct pml_inl_public *pub, uint6
 			}
 			return -ENOENT;
 		}
-		if (insn_stops(insn) || insn_in_group(insn, CS_GRP_RET))
+		if (insn_stops(insn))
 			return -ENOENT;
 		pc = insn_next(insn);
 	}
@@ -1681,7 +1860,7 @@ int inlined__fn_from_public(const struct pml_inl_text *t, const struct pml_inl_p
 	if (!text_valid(t) || !pub || !fn || (int)pub->kind < 0 || pub->kind >= PML_INL_KINDS)
 		return -EINVAL;
 	*fn = 0;
-	err = dec_open(&d, t);
+	err = dec_open(&d, t, NULL);
 	if (err)
 		return err;
 	err = fn_from_public(&d, pub, fn);
@@ -1707,20 +1886,24 @@ int inlined__find_fns(const struct pml_inl_text *t, const struct pml_inl_public 
 		if (err == -ENOENT)
 			continue;
 		if (err)
-			return err;
+			goto out_clear;
 		if (out->addr[pubs[i].kind] && out->addr[pubs[i].kind] != fn) {
-			memset(out, 0, sizeof(*out));
-			return -EINVAL;
+			err = -EINVAL;
+			goto out_clear;
 		}
 		out->addr[pubs[i].kind] = fn;
 	}
 	for (k = 0; k < PML_INL_KINDS; k++) {
 		for (j = k + 1; j < PML_INL_KINDS; j++) {
 			if (out->addr[k] && out->addr[k] == out->addr[j]) {
-				memset(out, 0, sizeof(*out));
-				return -EINVAL;
+				err = -EINVAL;
+				goto out_clear;
 			}
 		}
 	}
 	return fns_valid(out) ? 0 : -ENOENT;
+
+out_clear:
+	memset(out, 0, sizeof(*out));
+	return err;
 }

@@ -933,6 +933,12 @@ const char *report__stat_hint(unsigned int stat)
 		return "allocated without the GIL: native caller only";
 	case STAT_NO_PYSTATE:
 		return "no Python thread state: native caller only";
+	case STAT_THREADS_FULL:
+		return "per-thread state unavailable: allocation not tracked";
+	case STAT_STACK_EVENTS_LOST:
+		return "new-stack notices dropped: those stacks symbolized late";
+	case STAT_MISSED_RETURN:
+		return "an allocator call returned unseen: thread state reset";
 	default:
 		return NULL;
 	}

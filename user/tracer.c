@@ -46,6 +46,7 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_RAW_ALLOCS] = "raw_layer_allocs",
 	[STAT_OBJ_ALLOCS] = "object_layer_allocs",
 	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
+	[STAT_MISSED_RETURN] = "missed_returns",
 };
 
 const char *tracer__stat_name(unsigned int i)

@@ -4,7 +4,8 @@
 Run as root by tests/integration/run.sh. Every test prints one line, PASS,
 FAIL or SKIP with the detail or reason; the last line counts them. Optional
 arguments select tests whose name contains every one of them, e.g.
-`harness.py stack_ 3.12`; PYMEMLEAK=/path/to/pymemleak tests another binary.
+`harness.py stack_ 3.12`; PYMEMLEAK=/path/to/pymemleak tests another binary;
+PML_IT_KEEP=1 keeps the tools' logs and JSON even when everything passed.
 
 Scenarios (tests/integration/scenarios) compute and print their own expected
 numbers and leaking line (see common.py for the protocol), so nothing here
@@ -263,7 +264,10 @@ class Target:
         return parse_done(done)
 
     def finish(self):
-        self.send()
+        try:
+            self.p.stdin.close()  # EOF ends every wait of the protocol
+        except OSError:
+            pass
         try:
             self.p.wait(15)
         except subprocess.TimeoutExpired:
@@ -796,7 +800,7 @@ def main():
 
 
 def finish():
-    if results["failed"]:
+    if results["failed"] or os.environ.get("PML_IT_KEEP"):
         print("(tool logs and JSON of this run: %s)" % OUT)
     else:
         shutil.rmtree(OUT, ignore_errors=True)
