@@ -279,15 +279,16 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 
 /*
  * Is the thread inside a probed allocator call? A call deeper in the stack
- * than the outermost entry is nested; one at or above it means the outer
- * call's return probe never came (it returned unseen): reset, never let a
- * stuck depth swallow every later call of the thread.
+ * than the outermost entry is nested, and so is one at the same depth (a
+ * tail call: _PyObject_Malloc jumping to malloc). One above it means the
+ * outer call's return probe never came (it returned unseen): reset, never
+ * let a stuck depth swallow every later call of the thread.
  */
 static __always_inline bool in_call(struct pt_regs *ctx, __u32 tgid, struct thread_state *t)
 {
 	if (!t->depth)
 		return false;
-	if (PT_REGS_SP(ctx) < t->entry_sp)
+	if (PT_REGS_SP(ctx) <= t->entry_sp)
 		return true;
 	t->depth = 0;
 	stat_inc(tgid, STAT_MISSED_RETURN);

@@ -1426,6 +1426,13 @@ static int site_exits_join(struct dec *d, struct pml_inl_site *site, uint64_t af
 	snprintf(site->why, sizeof(site->why), "%zu exit%s (%zu cancelling)", site->n_exits,
 		 site->n_exits > 1 ? "s" : "", n_cancel);
 out:
+	if (!site->handled) {
+		/* no partial plan: a site is all or nothing */
+		memset(site->exits, 0, sizeof(site->exits));
+		for (i = 0; i < PML_INL_MAX_EXITS; i++)
+			site->exits[i].result.reg = PML_REG_NONE;
+		site->n_exits = 0;
+	}
 	addrmap_fini(&r.seen);
 	return err;
 }
