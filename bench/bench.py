@@ -5,6 +5,8 @@ Run as root by bench/run.sh (`make bench`). For each interpreter found, every
 mode runs the same allocation-heavy loop (bench/workload.py); repetitions are
 interleaved (rep 1 of every mode, then rep 2, ...) so that drift on the
 machine touches all modes alike, and the median of the repetitions is kept.
+Modes without pymemleak (no tracing, tracemalloc) run 3 times per round: they
+take milliseconds, and the untraced one is every ratio's denominator.
 
 Only the timed hot loop counts, never interpreter or tool start-up. Events are
 the allocations + frees pymemleak saw in the loop: in launch mode the count of
@@ -30,6 +32,7 @@ import os
 import platform
 import re
 import select
+import shutil
 import signal
 import statistics
 import subprocess
@@ -37,13 +40,16 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(ROOT, "build", "pymemleak")
+BUILT = os.path.join(ROOT, "build", "pymemleak")
+# Runs use a copy taken at start: a rebuild during the bench must not mix versions.
+TOOL = os.path.join(ROOT, "bench", "out", "pymemleak")
 WORKLOAD = os.path.join(ROOT, "bench", "workload.py")
 OUT = os.path.join(ROOT, "bench", "out")
 ITERS = int(os.environ.get("BENCH_ITERS", "20000"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 FULL_SET = os.environ.get("BENCH_FULL", "") not in ("", "0")
+PLAIN_SAMPLES = 3
 RUN_TIMEOUT = 600
 
 # (key, label, how): how is "plain", "malloc" (PYTHONMALLOC=malloc), "tm1",
@@ -215,11 +221,12 @@ def wait_file(proc, path, needle, timeout):
 
 
 def stop(proc, sig):
-    """Stop a process this script started and reap it; returns its exit status."""
+    """Stop a process this script started and reap it; returns its exit status.
+    Generous timeout: pymemleak's detach waits a grace period per probe."""
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
-        return proc.wait(60)
+        return proc.wait(RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
@@ -288,6 +295,32 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def run_mode(setup, mode, rep, startup, res):
+    """One measurement of one mode, appended to res; failures are recorded."""
+    name, _, _, kind, _ = setup
+    key, label, _ = mode
+    wall = time.time()
+    r = measure(setup, mode, ITERS, rep)
+    wall = time.time() - wall
+    if isinstance(r, str):
+        failures.append("%s %s rep %d: %s" % (name, label, rep, r))
+        log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
+        return
+    t, cov = r
+    res[key]["t"].append(t)
+    if cov and key != "count" and kind != "attach":
+        cov = (cov[0] - startup[0], cov[1] - startup[1], cov[2]) if startup else None
+    if cov:
+        res[key]["cov"].append(cov)
+    seen = ""
+    if key == "count" and r[1]:
+        seen = "  %d probe hits" % r[1][0]
+    elif cov:
+        seen = "  %d allocs %d frees %s" % cov
+    log("%s rep %d/%d %-40s loop %8.4f s, run %5.1f s%s" % (name, rep, REPS, label, t, wall,
+                                                           seen))
+
+
 def bench_setup(setup):
     """Runs every mode REPS times, interleaved: {key: {"t": [...], "cov": [...]}}."""
     name, _, exe, kind, modes = setup
@@ -304,27 +337,10 @@ def bench_setup(setup):
             startup = r[1]
     for rep in range(1, REPS + 1):
         for mode in modes:
-            key, label, _ = mode
-            wall = time.time()
-            r = measure(setup, mode, ITERS, rep)
-            wall = time.time() - wall
-            if isinstance(r, str):
-                failures.append("%s %s rep %d: %s" % (name, label, rep, r))
-                log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
-                continue
-            t, cov = r
-            res[key]["t"].append(t)
-            if cov and key != "count" and kind != "attach":
-                cov = (cov[0] - startup[0], cov[1] - startup[1], cov[2]) if startup else None
-            if cov:
-                res[key]["cov"].append(cov)
-            seen = ""
-            if key == "count" and r[1]:
-                seen = "  %d probe hits" % r[1][0]
-            elif cov:
-                seen = "  %d allocs %d frees %s" % cov
-            log("%s rep %d/%d %-40s loop %8.4f s, run %5.1f s%s" % (name, rep, REPS, label, t,
-                                                                   wall, seen))
+            # Runs without pymemleak take milliseconds and are every ratio's
+            # denominator: PLAIN_SAMPLES of them per round steady the median.
+            for _ in range(1 if isinstance(mode[2], list) else PLAIN_SAMPLES):
+                run_mode(setup, mode, rep, startup, res)
     return res
 
 
@@ -416,19 +432,23 @@ def main():
     if os.geteuid() != 0:
         print("SKIP bench: pymemleak loads BPF programs: run as root (sudo make bench)")
         return 0
-    if not os.access(TOOL, os.X_OK):
-        print("bench: no %s (run make)" % TOOL)
+    if not os.access(BUILT, os.X_OK):
+        print("bench: no %s (run make)" % os.path.relpath(BUILT, ROOT))
         return 1
     os.makedirs(os.path.join(OUT, "json"), exist_ok=True)
+    shutil.copy2(BUILT, TOOL)
+    version = subprocess.run([TOOL, "--version"], stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.strip()
     found, skipped = setups()
     for s in skipped:
         print("SKIP %s" % s)
     start = time.time()
-    head = ["pymemleak bench: %d iterations of bench/workload.py per run, median of %d "
-            "interleaved runs" % (ITERS, REPS),
-            "host: Linux %s, %s, %d CPUs; %s" % (platform.release(), platform.machine(),
-                                                 os.cpu_count() or 0,
-                                                 time.strftime("%Y-%m-%d %H:%M:%S")),
+    head = ["pymemleak bench: %d iterations of bench/workload.py per run; median of %d "
+            "interleaved runs per mode (%d for modes without pymemleak)" %
+            (ITERS, REPS, REPS * PLAIN_SAMPLES),
+            "%s; host: Linux %s, %s, %d CPUs; %s" % (version, platform.release(),
+                                                     platform.machine(), os.cpu_count() or 0,
+                                                     time.strftime("%Y-%m-%d %H:%M:%S")),
             "loop = the timed hot loop only (median); spread = (max - min) / median; "
             "slowdown = loop / untraced loop;",
             "us/event = (loop - untraced loop) / (allocations + frees pymemleak saw in the "

@@ -42,6 +42,13 @@ struct thread_state {
 	__u64 stack_id;
 	__u64 last_free;	/* last address this thread freed (nested frees) */
 	__u64 entry_sp;		/* stack pointer at the outermost entry */
+	/* A pending inlined-allocator site (static LTO builds). */
+	__u64 inl_sp;
+	__u64 inl_size;
+	__u64 inl_old;
+	__u64 inl_stack;
+	__u32 inl_site;		/* cookie of the entry, 0: none */
+	__u32 inl_kind;
 	struct pml_alloc old;	/* realloc: record of old_addr, if tracked */
 	__u32 depth;		/* nesting of probed allocator calls */
 	__u32 kind;
@@ -97,6 +104,13 @@ struct {
 	__type(value, struct pml_stats);
 } stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, __u32);
+	__type(value, struct pml_inl_cfg);
+} inl SEC(".maps");
+
 /* New stacks (symbolized while their code objects live) and execs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -146,7 +160,7 @@ static __always_inline __u64 mix64(__u64 h, __u64 v)
  * loss is counted.
  */
 static __always_inline __u64 capture_stack(struct pt_regs *ctx, __u32 tgid,
-					   const struct pml_proc *proc)
+					   const struct pml_proc *proc, bool at_entry)
 {
 	struct pml_stack_key key = { .pid = tgid };
 	struct pml_stack *st;
@@ -154,8 +168,12 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, __u32 tgid,
 	__u64 ip = 0, h;
 	__u32 i;
 
-	/* The probe sits where rsp still points at the return address. */
-	bpf_probe_read_user(&ip, sizeof(ip), (void *)PT_REGS_SP(ctx));
+	/* At a function entry probe rsp still points at the return address;
+	 * an inlined allocator site is inside its caller: name the site. */
+	if (at_entry)
+		bpf_probe_read_user(&ip, sizeof(ip), (void *)PT_REGS_SP(ctx));
+	else
+		ip = PT_REGS_IP(ctx);
 
 	st = bpf_map_lookup_elem(&scratch, &zero);
 	if (!st)
@@ -229,7 +247,7 @@ static __always_inline void account_free(__u32 tgid, const struct pml_alloc *a)
 
 /* Record a new live allocation and add it to its stack's outstanding sums. */
 static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
-					 __u32 layer)
+					 __u32 layer, bool outer)
 {
 	struct pml_alloc_key key = { .pid = tgid, .addr = addr };
 	struct pml_alloc val = { .size = size, .stack_id = stack_id, .epoch = current_epoch() };
@@ -265,7 +283,9 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 			return;
 		}
 		account_free(tgid, prev);
-		stat_inc(tgid, STAT_REPLACED);
+		/* An inlined site's exit sees blocks an inner layer (libc,
+		 * the internal allocator) already recorded: same allocation. */
+		stat_inc(tgid, outer ? STAT_NESTED : STAT_REPLACED);
 		if (bpf_map_update_elem(&allocs, &key, &val, BPF_ANY)) {
 			stat_inc(tgid, STAT_LIVE_FULL);
 			return;
@@ -274,7 +294,8 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	__sync_fetch_and_add(&o->bytes, (__s64)size);
 	__sync_fetch_and_add(&o->count, 1);
 	stat_inc(tgid, STAT_ALLOCS);
-	stat_inc(tgid, layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
+	stat_inc(tgid, outer ? STAT_INL_ALLOCS
+			     : layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
 }
 
 /*
@@ -339,7 +360,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 				t->old_found = 1;
 		}
 	}
-	t->stack_id = capture_stack(ctx, tgid, proc);
+	t->stack_id = capture_stack(ctx, tgid, proc, true);
 	return 0;
 }
 
@@ -463,7 +484,7 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 		stat_inc(tgid, STAT_ALLOC_FAILED);
 		return 0;
 	}
-	record_alloc(tgid, addr, t->size, t->stack_id, t->layer);
+	record_alloc(tgid, addr, t->size, t->stack_id, t->layer, false);
 	return 0;
 }
 
@@ -515,6 +536,128 @@ SEC("uprobe")
 int BPF_KPROBE(ctx_free_enter, void *actx, __u64 addr)
 {
 	return free_common(ctx, addr);
+}
+
+/* A value an inlined site's probe needs: register, constant or stack slot. */
+static __always_inline int read_bloc(struct pt_regs *ctx, const struct pml_bloc *l, __u64 *v)
+{
+	*v = 0;
+	switch (l->kind) {
+	case PML_BLOC_REG:
+		if (l->reg > 20)
+			return -1;
+		return bpf_probe_read_kernel(v, sizeof(*v), (void *)ctx + l->reg * 8);
+	case PML_BLOC_IMM:
+		*v = l->off;
+		return 0;
+	case PML_BLOC_STACK:
+		return bpf_probe_read_user(v, sizeof(*v), (void *)(PT_REGS_SP(ctx) + l->off));
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Entry of an inlined allocator (the je/jne after the guard's cmp): the
+ * inlined arm runs iff ZF is set. Frees are accounted here; allocations
+ * wait for one of the site's exits.
+ */
+SEC("uprobe")
+int inl_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 key = (__u32)bpf_get_attach_cookie(ctx);
+	struct pml_inl_cfg *cfg;
+	struct thread_state *t;
+	struct pml_proc *proc;
+	__u64 a = 0, b = 0;
+
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc)
+		return 0;
+	cfg = bpf_map_lookup_elem(&inl, &key);
+	if (!cfg || cfg->kind >= PML_INL_EXIT || !(ctx->flags & 0x40))
+		return 0;
+	if (read_bloc(ctx, &cfg->loc[0], &a))
+		return 0;
+	if (cfg->kind == 3)	/* free(ptr) */
+		return free_common(ctx, a);
+	if (cfg->kind != 0 && read_bloc(ctx, &cfg->loc[1], &b))
+		return 0;
+	t = thread_get(true);
+	if (!t) {
+		stat_inc(tgid, STAT_THREADS_FULL);
+		return 0;
+	}
+	if (in_call(ctx, tgid, t)) {
+		stat_inc(tgid, STAT_NESTED);
+		return 0;
+	}
+	if (t->inl_site)
+		stat_inc(tgid, STAT_INL_UNPAIRED);
+	t->inl_kind = cfg->kind;
+	t->inl_old = 0;
+	if (cfg->kind == 0) {
+		t->inl_size = a;
+	} else if (cfg->kind == 1) {
+		if (calloc_overflows(a, b))
+			return 0;
+		t->inl_size = a * b;
+	} else {
+		t->inl_old = a;
+		t->inl_size = b;
+	}
+	t->inl_sp = PT_REGS_SP(ctx);
+	t->inl_site = key;
+	t->inl_stack = capture_stack(ctx, tgid, proc, false);
+	return 0;
+}
+
+/* Where an inlined allocation's arm meets the fallback with the result. */
+SEC("uprobe")
+int inl_exit(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 key = (__u32)bpf_get_attach_cookie(ctx);
+	struct pml_alloc_key akey = { .pid = tgid };
+	struct pml_inl_cfg *cfg;
+	struct thread_state *t;
+	struct pml_alloc *a, copy;
+	__u64 res = 0;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	cfg = bpf_map_lookup_elem(&inl, &key);
+	if (!cfg || cfg->kind != PML_INL_EXIT)
+		return 0;
+	t = thread_get(false);
+	/* Only the exit of the pending site, in the same frame, counts: the
+	 * join is also reached by paths that never entered the site. */
+	if (!t || !t->inl_site || t->inl_site != cfg->site ||
+	    PT_REGS_SP(ctx) != t->inl_sp + cfg->sp_delta)
+		return 0;
+	t->inl_site = 0;
+	if (cfg->loc[0].kind == PML_BLOC_NONE || read_bloc(ctx, &cfg->loc[0], &res))
+		return 0;	/* a path that only cancels */
+	if (!res) {
+		stat_inc(tgid, STAT_ALLOC_FAILED);
+		return 0;
+	}
+	if (t->inl_kind == 2 && t->inl_old && t->inl_old != res) {
+		/* Moved: the old block is gone (maybe already freed by the
+		 * internal free the inlined realloc calls). */
+		akey.addr = t->inl_old;
+		a = bpf_map_lookup_elem(&allocs, &akey);
+		if (a) {
+			copy = *a;
+			if (!bpf_map_delete_elem(&allocs, &akey)) {
+				account_free(tgid, &copy);
+				stat_inc(tgid, STAT_FREES);
+			}
+		}
+	}
+	record_alloc(tgid, res, t->inl_size, t->inl_stack, LAYER_OBJ, true);
+	return 0;
 }
 
 /*

@@ -42,6 +42,8 @@ enum pml_stat {
 	STAT_OBJ_ALLOCS,	 /* allocations seen at the object layer (outermost) */
 	STAT_STACK_EVENTS_LOST,	 /* new-stack notice dropped: symbolized later, maybe stale */
 	STAT_MISSED_RETURN,	 /* return probe never came: per-thread state reset */
+	STAT_INL_UNPAIRED,	 /* inlined-allocator entry whose exit was not seen */
+	STAT_INL_ALLOCS,	 /* allocations seen at inlined allocator sites */
 	STAT__MAX,
 };
 
@@ -139,6 +141,33 @@ struct pml_stack {
 	__u32 depth;		/* frames[] used, innermost first */
 	__u32 flags;		/* PML_STACK_* */
 	struct pml_frame frames[PML_MAX_FRAMES];
+};
+
+/*
+ * inl: what a probe on an inlined allocator site reads (static LTO builds;
+ * see user/inlined.h), keyed by the probe's BPF cookie.
+ */
+enum pml_bloc_kind {
+	PML_BLOC_NONE = 0,	/* nowhere: an exit that only cancels */
+	PML_BLOC_REG = 1,	/* pt_regs slot `reg` (8 bytes each) */
+	PML_BLOC_IMM = 2,	/* the constant `off` */
+	PML_BLOC_STACK = 3,	/* 8 bytes of user memory at sp + `off` */
+};
+
+struct pml_bloc {
+	__u32 kind;
+	__u32 reg;
+	__s64 off;
+};
+
+/* Entry kinds match enum pml_inl_kind: malloc, calloc, realloc, free. */
+#define PML_INL_EXIT 4
+
+struct pml_inl_cfg {
+	__u32 kind;		/* 0-3: entry of that kind; PML_INL_EXIT */
+	__u32 site;		/* exit: cookie of its site's entry */
+	__s64 sp_delta;		/* exit: sp here minus sp at the entry */
+	struct pml_bloc loc[2];	/* entry: arguments; exit: loc[0] = result */
 };
 
 /* events ring buffer: what userspace must act on promptly. */

@@ -903,6 +903,7 @@ bool report__stat_is_loss(unsigned int stat)
 	case STAT_NESTED:
 	case STAT_RAW_ALLOCS:
 	case STAT_OBJ_ALLOCS:
+	case STAT_INL_ALLOCS:
 		return false;
 	default:
 		return true;
@@ -939,6 +940,8 @@ const char *report__stat_hint(unsigned int stat)
 		return "new-stack notices dropped: those stacks symbolized late";
 	case STAT_MISSED_RETURN:
 		return "an allocator call returned unseen: thread state reset";
+	case STAT_INL_UNPAIRED:
+		return "inlined allocator entries whose result was not seen";
 	default:
 		return NULL;
 	}

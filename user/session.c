@@ -92,12 +92,14 @@ struct session {
 	bool has_match;
 	uint64_t next_scan;
 	uint64_t over_limit;	/* Python processes not traced: --max-procs */
+	uint32_t next_cookie;	/* keys of the BPF `inl` map */
 	FILE *json, *folded, *svg, *speedscope;
 	uint64_t start_ns;
 	int sigfd;
 	bool attached;
 	bool env_malloc;	/* launched with PYTHONMALLOC=malloc by us */
 	bool export_failed;
+	bool kernel_err;	/* the last attach failed in the kernel, not the target */
 };
 
 static void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -158,16 +160,29 @@ static FILE *open_output(const char *path, bool force)
 	return f;
 }
 
-static int exit_code_for(int err)
+/*
+ * Exit status of a failed attach: what the target is (no such process, not
+ * Python, unsupported version: 2), or what the kernel refused (3). A target
+ * that vanished while we attached is still a target problem.
+ */
+/* Nothing was traced: do not leave empty output files behind. */
+static void remove_outputs(struct session *s)
 {
-	switch (err) {
-	case -EPERM:
-	case -EACCES:
-	case -EOPNOTSUPP:
-		return PML_EXIT_PRIV;
-	default:
+	const char *paths[] = { s->o->json_path, s->o->folded_path, s->o->svg_path,
+				s->o->speedscope_path };
+	FILE *files[] = { s->json, s->folded, s->svg, s->speedscope };
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (files[i] && paths[i])
+			unlink(paths[i]);
+}
+
+static int exit_code_for(int err, bool kernel)
+{
+	if (!kernel || err == -ESRCH || err == -ENOENT)
 		return PML_EXIT_TARGET;
-	}
+	return PML_EXIT_PRIV;
 }
 
 static void print_plan(const struct pml_target *t)
@@ -182,6 +197,9 @@ static void print_plan(const struct pml_target *t)
 			p->layer == LAYER_RAW ? "raw" : "object", p->symbol, p->site, p->insn,
 			p->emulated ? "emulated" : "stepped", p->why);
 	}
+	if (t->inl_sites)
+		fprintf(stderr, "  inlined allocator: %zu guard sites, %zu handled, %zu probes\n",
+			t->inl_sites, t->inl_handled, t->ninl);
 }
 
 /* Per-process facts for BPF: the frame walk, when we know this version. */
@@ -216,6 +234,63 @@ static bool shared_attached(struct session *s, const struct stat *st)
 		if (s->shared[i].dev == st->st_dev && s->shared[i].ino == st->st_ino)
 			return true;
 	return false;
+}
+
+/* Probes on the inlined allocator sites of a static LTO build: two
+ * uprobe_multi links, one for the entries and one for the exits. */
+static int attach_inlined(struct session *s, struct tgt *g, int pid, char *why, size_t whylen)
+{
+	const struct pml_target *t = &g->t;
+	uint64_t *offs[2], *cookies[2];
+	size_t i, n[2] = { 0, 0 };
+	uint32_t *cookie;
+	int err = -ENOMEM, k;
+
+	cookie = calloc(t->ninl, sizeof(*cookie));
+	for (k = 0; k < 2; k++) {
+		offs[k] = calloc(t->ninl, sizeof(uint64_t));
+		cookies[k] = calloc(t->ninl, sizeof(uint64_t));
+	}
+	if (!cookie || !offs[0] || !offs[1] || !cookies[0] || !cookies[1])
+		goto out;
+	for (i = 0; i < t->ninl; i++) {
+		const struct pml_inl_probe *p = &t->inl[i];
+		struct pml_inl_cfg cfg = p->cfg;
+
+		cookie[i] = ++s->next_cookie;
+		if (p->exit)
+			cfg.site = cookie[p->site];
+		err = tracer__set_inl(s->tr, cookie[i], &cfg);
+		if (err) {
+			snprintf(why, whylen, "inlined site map full (%s)", strerror(-err));
+			goto out;
+		}
+		k = p->exit;
+		offs[k][n[k]] = p->offset;
+		cookies[k][n[k]] = cookie[i];
+		n[k]++;
+	}
+	for (k = 0; k < 2; k++) {
+		if (!n[k])
+			continue;
+		err = tracer__attach_multi(s->tr, k ? PROG_INL_EXIT : PROG_INL_ENTER, pid,
+					   t->pybin_open, offs[k], cookies[k], n[k],
+					   pid > 0 ? (uint32_t)pid : 0);
+		if (err) {
+			snprintf(why, whylen,
+				 "uprobe_multi link on %zu inlined allocator sites failed: %s "
+				 "(needs Linux 6.6+)", n[k], strerror(-err));
+			goto out;
+		}
+	}
+	err = 0;
+out:
+	free(cookie);
+	for (k = 0; k < 2; k++) {
+		free(offs[k]);
+		free(cookies[k]);
+	}
+	return err;
 }
 
 /*
@@ -257,6 +332,13 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 			return err;
 		}
 	}
+	if (t->ninl && (share || !s->o->all)) {
+		err = attach_inlined(s, g, share ? -1 : t->pid, why, whylen);
+		if (err) {
+			tracer__detach(s->tr, t->pid);
+			return err;
+		}
+	}
 	if (share) {
 		nsh = realloc(s->shared, (s->nshared + 1) * sizeof(*nsh));
 		if (!nsh)
@@ -269,7 +351,8 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 	return 0;
 }
 
-/* Inspect and attach one process. Returns 0 or -errno with the reason in why. */
+/* Inspect and attach one process. Returns 0 or -errno with the reason in why;
+ * s->kernel_err tells whether the kernel (not the target) refused. */
 static int attach_target(struct session *s, struct tgt *g, int pid, char *why, size_t whylen)
 {
 	struct pml_target_opts to = {
@@ -281,9 +364,11 @@ static int attach_target(struct session *s, struct tgt *g, int pid, char *why, s
 
 	memset(g, 0, sizeof(*g));
 	g->pidfd = -1;
+	s->kernel_err = false;
 	err = target__inspect(pid, &to, &g->t, why, whylen);
 	if (err)
 		return err;
+	s->kernel_err = true;
 	scan__starttime(pid, &g->starttime);
 	fill_proc(s, &g->t, &proc);
 	err = tracer__add_proc(s->tr, pid, &proc);
@@ -296,6 +381,7 @@ static int attach_target(struct session *s, struct tgt *g, int pid, char *why, s
 	err = attach_plan(s, g, why, whylen);
 	if (err) {
 		tracer__del_proc(s->tr, pid);
+		target__release(&g->t);
 		return err;
 	}
 	g->pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -316,6 +402,7 @@ static int launch_ready(pid_t pid, void *ctx, char *err, size_t errlen)
 	int r;
 
 	r = target__inspect(pid, &to, &probe, err, errlen);
+	target__release(&probe);
 	if (r == -ENOEXEC || r == -ENOENT || r == -ESRCH)
 		return -EAGAIN;	/* not (yet) the interpreter, or libc not mapped yet */
 	if (r)
@@ -753,6 +840,7 @@ static void purge_target(struct session *s, struct tgt *g)
 	symbolizer__drop_pid(s->sy, g->t.pid);
 	classify__drop_pid(s->cl, g->t.pid);
 	natsym__drop_pid(s->ns, g->t.pid);
+	target__release(&g->t);
 	g->purged = true;
 }
 
@@ -1116,7 +1204,7 @@ int session__run(const struct pml_opts *o)
 		err = attach_target(&s, g, o->pids[i], why, sizeof(why));
 		if (err) {
 			p_err("cannot trace pid %d: %s", o->pids[i], why);
-			rc = exit_code_for(err);
+			rc = exit_code_for(err, s.kernel_err);
 			goto out;
 		}
 		s.n++;
@@ -1149,7 +1237,7 @@ int session__run(const struct pml_opts *o)
 		err = launch__start(o->argv, env, launch_ready, &lc, &child, why, sizeof(why));
 		if (err) {
 			p_err("%s", why);
-			rc = exit_code_for(err);
+			rc = exit_code_for(err, s.kernel_err);
 			goto out;
 		}
 		g->launched = true;
@@ -1177,12 +1265,16 @@ int session__run(const struct pml_opts *o)
 	if (s.export_failed && rc == PML_EXIT_OK)
 		rc = PML_EXIT_USAGE;
 out:
+	if (!s.attached)
+		remove_outputs(&s);
 	tracer__destroy(s.tr);
 	if (!s.attached)
 		stop_launched(&s);
-	for (i = 0; i < s.n; i++)
+	for (i = 0; i < s.n; i++) {
 		if (s.tg[i].pidfd >= 0)
 			close(s.tg[i].pidfd);
+		target__release(&s.tg[i].t);
+	}
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.json)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "elf.h"
+#include "inlined.h"
 #include "probesite.h"
 #include "pyoffsets.h"
 #include "target.h"
@@ -322,6 +323,178 @@ static int plan_table(struct pml_target *t, const struct pml_elf *e,
 	return 0;
 }
 
+void target__release(struct pml_target *t)
+{
+	free(t->inl);
+	t->inl = NULL;
+	t->ninl = 0;
+}
+
+/* A probe at an address with no symbol: an internal allocator function. */
+static int plan_at(const struct pml_elf *e, const char *name, uint64_t vaddr, enum pml_prog prog,
+		   int nargs, bool ret, const struct pml_target_opts *o, struct pml_probe *p)
+{
+	struct pml_probesite site = { 0 };
+	size_t len = PML_PROBESITE_WINDOW;
+	const uint8_t *code = elf__bytes_at(e, vaddr, &len);
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->symbol, sizeof(p->symbol), "%s", name);
+	p->sym_vaddr = vaddr;
+	p->prog = prog;
+	p->ret = ret;
+	p->layer = LAYER_OBJ;
+	if (!code)
+		return -ENOENT;
+	probesite__choose(code, len, vaddr, nargs, &site);
+	p->site = o->no_placement ? 0 : site.offset;
+	p->emulated = o->no_placement ? site.offset == 0 && site.emulated : site.emulated;
+	snprintf(p->insn, sizeof(p->insn), "%s", site.insn);
+	snprintf(p->why, sizeof(p->why), "%s", o->no_placement ? "function entry" : site.why);
+	return elf__vaddr_to_offset(e, vaddr + p->site, &p->offset);
+}
+
+static void loc_to_bloc(const struct pml_loc *l, struct pml_bloc *b)
+{
+	memset(b, 0, sizeof(*b));
+	switch (l->kind) {
+	case PML_LOC_REG:
+		b->kind = PML_BLOC_REG;
+		b->reg = l->reg;
+		break;
+	case PML_LOC_IMM:
+		b->kind = PML_BLOC_IMM;
+		b->off = l->off;
+		break;
+	case PML_LOC_STACK:
+		b->kind = PML_BLOC_STACK;
+		b->off = l->off;
+		break;
+	default:
+		b->kind = PML_BLOC_NONE;
+	}
+}
+
+/*
+ * Static LTO build, pymalloc: the object allocator is inlined at guard
+ * sites. Probe the four internal functions (still called directly) and
+ * every guard site the analysis can handle (user/inlined.c).
+ */
+static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
+			const struct pml_target_opts *o, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum pml_inl_kind kind;
+	} pubs[] = {
+		{ "PyObject_Malloc", PML_INL_MALLOC },	 { "PyMem_Malloc", PML_INL_MALLOC },
+		{ "PyObject_Calloc", PML_INL_CALLOC },	 { "PyMem_Calloc", PML_INL_CALLOC },
+		{ "PyObject_Realloc", PML_INL_REALLOC }, { "PyMem_Realloc", PML_INL_REALLOC },
+		{ "PyObject_Free", PML_INL_FREE },	 { "PyMem_Free", PML_INL_FREE },
+	};
+	static const struct {
+		const char *name;
+		enum pml_prog prog;
+		int nargs;
+		bool ret;
+	} internal[PML_INL_KINDS] = {
+		[PML_INL_MALLOC] = { "_PyObject_Malloc (inlined build)", PROG_CTX_MALLOC, 2, true },
+		[PML_INL_CALLOC] = { "_PyObject_Calloc (inlined build)", PROG_CTX_CALLOC, 3, true },
+		[PML_INL_REALLOC] = { "_PyObject_Realloc (inlined build)", PROG_CTX_REALLOC, 3, true },
+		[PML_INL_FREE] = { "_PyObject_Free (inlined build)", PROG_CTX_FREE, 2, false },
+	};
+	struct pml_inl_public pub[sizeof(pubs) / sizeof(pubs[0])];
+	struct pml_inl_plan *plan = NULL;
+	struct pml_inl_text text;
+	struct pml_inl_code chunk;
+	struct pml_inl_fns fns;
+	struct pml_elf_sym sym;
+	size_t i, j, n = 0, k;
+	int r;
+
+	if (elf__text(e, &chunk.vaddr, &chunk.bytes, &chunk.len)) {
+		snprintf(err, errlen, "no .text in %s", t->pybin);
+		return -ENOENT;
+	}
+	text.chunks = &chunk;
+	text.n = 1;
+	for (i = 0; i < sizeof(pubs) / sizeof(pubs[0]); i++) {
+		if (elf__find_dynsym(e, pubs[i].name, &sym))
+			continue;
+		pub[n].kind = pubs[i].kind;
+		pub[n].addr = sym.value;
+		n++;
+	}
+	r = inlined__find_fns(&text, pub, n, &fns);
+	if (r) {
+		snprintf(err, errlen, "cannot find the inlined allocator in %s", t->pybin);
+		return r;
+	}
+	for (k = 0; k < PML_INL_KINDS; k++) {
+		if (!fns.addr[k])
+			continue;
+		if (t->nprobes == PML_MAX_PROBES)
+			return -E2BIG;
+		r = plan_at(e, internal[k].name, fns.addr[k], o->count_only ? PROG_COUNT
+									: internal[k].prog,
+			    internal[k].nargs, internal[k].ret && !o->count_only, o,
+			    &t->probes[t->nprobes]);
+		if (r)
+			return r;
+		t->nprobes++;
+	}
+	if (o->count_only || o->no_inlined)
+		return 0;
+	plan = inlined__plan(&text, &fns);
+	if (!plan) {
+		r = -errno;
+		snprintf(err, errlen, "cannot analyse the inlined allocator sites: %s",
+			 strerror(-r));
+		return r;
+	}
+	t->inl_sites = plan->n;
+	for (i = 0, n = 0; i < plan->n; i++)
+		if (plan->sites[i].handled)
+			n += 1 + plan->sites[i].n_exits;
+	t->inl = calloc(n ? n : 1, sizeof(*t->inl));
+	if (!t->inl) {
+		inlined__plan_free(plan);
+		return -ENOMEM;
+	}
+	for (i = 0; i < plan->n; i++) {
+		const struct pml_inl_site *site = &plan->sites[i];
+		struct pml_inl_probe *ep;
+		size_t entry;
+
+		if (!site->handled)
+			continue;
+		entry = t->ninl;
+		ep = &t->inl[t->ninl];
+		if (elf__vaddr_to_offset(e, site->probe, &ep->offset))
+			continue;
+		ep->cfg.kind = site->kind;
+		for (j = 0; j < PML_INL_MAX_ARGS; j++)
+			loc_to_bloc(&site->arg[j], &ep->cfg.loc[j]);
+		ep->site = entry;
+		t->ninl++;
+		for (j = 0; j < site->n_exits; j++) {
+			struct pml_inl_probe *xp = &t->inl[t->ninl];
+
+			if (elf__vaddr_to_offset(e, site->exits[j].addr, &xp->offset))
+				continue;
+			xp->exit = true;
+			xp->site = entry;
+			xp->cfg.kind = PML_INL_EXIT;
+			xp->cfg.sp_delta = site->exits[j].sp_delta;
+			loc_to_bloc(&site->exits[j].result, &xp->cfg.loc[0]);
+			t->ninl++;
+		}
+		t->inl_handled++;
+	}
+	inlined__plan_free(plan);
+	return 0;
+}
+
 int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target *t, char *err,
 		    size_t errlen)
 {
@@ -462,6 +635,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 			  !elf__find_sym(e, "_PyObject_Free", &s);
 	if (t->allocator == PML_ALLOC_MALLOC)
 		r = 0;
+	else if (t->build == PML_BUILD_STATIC && !t->symtab && t->allocator == PML_ALLOC_PYMALLOC)
+		r = plan_inlined(t, e, o, err, errlen);
 	else if (t->internal_obj)
 		r = plan_table(t, e, obj_internal, sizeof(obj_internal) / sizeof(obj_internal[0]),
 			       LAYER_OBJ, 0, o, err, errlen);
@@ -490,6 +665,13 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 	} else if (t->internal_obj) {
 		snprintf(t->coverage, sizeof(t->coverage),
 			 "pymalloc internals and libc probed: every allocation path");
+	} else if (t->build == PML_BUILD_STATIC && !t->symtab && t->inl_handled) {
+		t->complete = false;
+		snprintf(t->coverage, sizeof(t->coverage),
+			 "small objects: %zu of %zu inlined allocator sites probed (%.1f%%), the rest "
+			 "unseen; large objects and raw memory via libc: exact; launch with "
+			 "`pymemleak -- CMD` for complete coverage",
+			 t->inl_handled, t->inl_sites, 100.0 * t->inl_handled / t->inl_sites);
 	} else if (t->build == PML_BUILD_STATIC && !t->symtab) {
 		t->complete = false;
 		snprintf(t->coverage, sizeof(t->coverage),
@@ -507,6 +689,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 	}
 	r = 0;
 out:
+	if (r)
+		target__release(t);
 	elf__close(ce);
 	elf__close(e);
 	procmaps__free(&maps);

@@ -43,6 +43,14 @@ struct pml_probe {
 	char why[96];
 };
 
+/* One probe on an inlined allocator site (static LTO builds). */
+struct pml_inl_probe {
+	uint64_t offset;	/* file offset in the interpreter binary */
+	uint32_t site;		/* index of the site's entry probe in inl[] */
+	bool exit;
+	struct pml_inl_cfg cfg;	/* cfg.site is set at attach time (a cookie) */
+};
+
 struct pml_target {
 	int pid;
 	char cmdline[256];
@@ -63,6 +71,9 @@ struct pml_target {
 	char build_desc[96];
 	struct pml_probe probes[PML_MAX_PROBES];
 	size_t nprobes;
+	struct pml_inl_probe *inl;	/* inlined allocator sites probed, or NULL */
+	size_t ninl;
+	size_t inl_sites, inl_handled;	/* guard sites found, and handled */
 	bool complete;			/* the plan sees every allocation */
 	char coverage[512];		/* why complete, or why partial */
 };
@@ -70,6 +81,7 @@ struct pml_target {
 struct pml_target_opts {
 	bool count_only;	/* benchmark floor: counting probes at function entries */
 	bool no_placement;	/* probe at function entries (for comparison) */
+	bool no_inlined;	/* static LTO: do not probe the inlined allocator sites */
 };
 
 /*
@@ -83,6 +95,9 @@ struct pml_target_opts {
  */
 int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target *out, char *err,
 		    size_t errlen);
+
+/* Free what target__inspect allocated (NULL-safe, idempotent). */
+void target__release(struct pml_target *t);
 
 /* "shared libpython, .symtab" ... */
 const char *target__allocator_name(enum pml_allocator a);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -12,8 +13,29 @@
 #include "tracer.h"
 
 struct owned_link {
-	struct bpf_link *link;
+	struct bpf_link *link;	/* perf-event uprobes, through libbpf */
+	int fd;			/* uprobe_multi links, made here; -1 if none */
 	uint32_t owner;
+};
+
+/* Not in Debian 12's libbpf (1.1) nor its UAPI headers; kernel 6.6+. */
+#define PML_BPF_TRACE_UPROBE_MULTI 48
+#define PML_BPF_LINK_CREATE 28
+
+/* The part of union bpf_attr that BPF_LINK_CREATE of a uprobe_multi link reads. */
+struct uprobe_multi_attr {
+	uint32_t prog_fd;
+	uint32_t target_fd;
+	uint32_t attach_type;
+	uint32_t flags;
+	uint64_t path;
+	uint64_t offsets;
+	uint64_t ref_ctr_offsets;
+	uint64_t cookies;
+	uint32_t cnt;
+	uint32_t multi_flags;
+	uint32_t pid;
+	uint32_t pad[13];	/* the rest of union bpf_attr: zero */
 };
 
 struct pml_tracer {
@@ -47,6 +69,8 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_OBJ_ALLOCS] = "object_layer_allocs",
 	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
 	[STAT_MISSED_RETURN] = "missed_returns",
+	[STAT_INL_UNPAIRED] = "inlined_unpaired",
+	[STAT_INL_ALLOCS] = "inlined_site_allocs",
 };
 
 const char *tracer__stat_name(unsigned int i)
@@ -70,6 +94,8 @@ static struct bpf_program *prog_of(struct pml_tracer *t, enum pml_prog p)
 	case PROG_ALIGNED: return s->progs.aligned_enter;
 	case PROG_MEMPTR: return s->progs.memptr_enter;
 	case PROG_COUNT: return s->progs.count_enter;
+	case PROG_INL_ENTER: return s->progs.inl_enter;
+	case PROG_INL_EXIT: return s->progs.inl_exit;
 	default: return NULL;
 	}
 }
@@ -134,6 +160,11 @@ struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size
 	t->skel->rodata->epoch_shift = o->epoch_shift;
 	t->skel->rodata->max_depth = o->max_depth;
 	t->skel->rodata->watch_exec = o->watch_exec;
+	/* The inlined-site programs are attached as uprobe_multi links. */
+	bpf_program__set_expected_attach_type(t->skel->progs.inl_enter,
+					      (enum bpf_attach_type)PML_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(t->skel->progs.inl_exit,
+					      (enum bpf_attach_type)PML_BPF_TRACE_UPROBE_MULTI);
 	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.outstanding, o->max_outstanding);
@@ -177,8 +208,11 @@ void tracer__destroy(struct pml_tracer *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->nlinks; i++)
+	for (i = 0; i < t->nlinks; i++) {
 		bpf_link__destroy(t->links[i].link);
+		if (t->links[i].fd >= 0)
+			close(t->links[i].fd);
+	}
 	free(t->links);
 	bpf_link__destroy(t->exec_link);
 	ring_buffer__free(t->rb);
@@ -261,26 +295,36 @@ int tracer__del_proc(struct pml_tracer *t, uint32_t pid)
 	return 0;
 }
 
+static int grow_links(struct pml_tracer *t, size_t n)
+{
+	struct owned_link *nl;
+	size_t cap;
+
+	if (t->nlinks + n <= t->caplinks)
+		return 0;
+	cap = t->caplinks ? t->caplinks * 2 : 64;
+	while (cap < t->nlinks + n)
+		cap *= 2;
+	nl = realloc(t->links, cap * sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	t->links = nl;
+	t->caplinks = cap;
+	return 0;
+}
+
 int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
 		   uint64_t off, bool ret, uint32_t layer, uint32_t owner)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = layer);
 	struct bpf_program *p = prog_of(t, prog);
-	struct owned_link *nl;
 	struct bpf_link *l;
 	int n = ret ? 2 : 1, i, err;
 
 	if (!p)
 		return -EINVAL;
-	if (t->nlinks + n > t->caplinks) {
-		size_t cap = t->caplinks ? t->caplinks * 2 : 64;
-
-		nl = realloc(t->links, cap * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
-		t->links = nl;
-		t->caplinks = cap;
-	}
+	if (grow_links(t, n))
+		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		opts.retprobe = i == 1;
 		l = bpf_program__attach_uprobe_opts(i ? t->skel->progs.alloc_exit : p, pid, path,
@@ -294,9 +338,46 @@ int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char
 			return err;
 		}
 		t->links[t->nlinks].link = l;
+		t->links[t->nlinks].fd = -1;
 		t->links[t->nlinks].owner = owner;
 		t->nlinks++;
 	}
+	return 0;
+}
+
+int tracer__attach_multi(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
+			 const uint64_t *offs, const uint64_t *cookies, size_t n, uint32_t owner)
+{
+	struct bpf_program *p = prog_of(t, prog);
+	struct uprobe_multi_attr attr;
+	int fd;
+
+	if (!p || (prog != PROG_INL_ENTER && prog != PROG_INL_EXIT) || !n || n > (1u << 20))
+		return -EINVAL;
+	if (grow_links(t, 1))
+		return -ENOMEM;
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = bpf_program__fd(p);
+	attr.attach_type = PML_BPF_TRACE_UPROBE_MULTI;
+	attr.path = (uint64_t)(uintptr_t)path;
+	attr.offsets = (uint64_t)(uintptr_t)offs;
+	attr.cookies = (uint64_t)(uintptr_t)cookies;
+	attr.cnt = n;
+	attr.pid = pid > 0 ? pid : 0;
+	fd = syscall(__NR_bpf, PML_BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	t->links[t->nlinks].link = NULL;
+	t->links[t->nlinks].fd = fd;
+	t->links[t->nlinks].owner = owner;
+	t->nlinks++;
+	return 0;
+}
+
+int tracer__set_inl(struct pml_tracer *t, uint32_t cookie, const struct pml_inl_cfg *cfg)
+{
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.inl), &cookie, cfg, BPF_ANY))
+		return -errno;
 	return 0;
 }
 
@@ -305,9 +386,11 @@ void tracer__detach(struct pml_tracer *t, uint32_t owner)
 	size_t i, j;
 
 	for (i = j = 0; i < t->nlinks; i++) {
-		if (t->links[i].owner == owner)
+		if (t->links[i].owner == owner) {
 			bpf_link__destroy(t->links[i].link);
-		else
+			if (t->links[i].fd >= 0)
+				close(t->links[i].fd);
+		} else
 			t->links[j++] = t->links[i];
 	}
 	t->nlinks = j;

@@ -25,6 +25,8 @@ enum pml_prog {
 	PROG_ALIGNED,		/* f(align, size): aligned_alloc, memalign */
 	PROG_MEMPTR,		/* posix_memalign(memptr, align, size) */
 	PROG_COUNT,		/* counting-only floor for the benchmark */
+	PROG_INL_ENTER,		/* inlined allocator site: guard branch (cookie: inl key) */
+	PROG_INL_EXIT,		/* inlined allocator site: join with the result */
 	PROG__MAX,
 };
 
@@ -51,12 +53,25 @@ int tracer__del_proc(struct pml_tracer *t, uint32_t pid);
 /*
  * Attach `prog` at file offset `off` of `path`, filtered to pid (-1: any
  * process; BPF still filters on `procs`). With `ret` a return probe is
- * attached at the same site. `layer` becomes the BPF cookie. The links
+ * attached at the same site. `layer` becomes the BPF cookie (for the
+ * PROG_INL_* programs: the key of their `inl` entry). The links
  * belong to `owner` (a pid, or 0 for shared ones) for tracer__detach().
  * Returns 0 or -errno.
  */
 int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
 		   uint64_t off, bool ret, uint32_t layer, uint32_t owner);
+/*
+ * Attach n probes of an inlined-allocator program (PROG_INL_ENTER or
+ * PROG_INL_EXIT) at file offsets offs[] of path with cookies[], as one
+ * uprobe_multi link (hundreds of sites cost one syscall, not hundreds of
+ * perf events). pid 0: any process. Returns 0 or -errno.
+ */
+int tracer__attach_multi(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
+			 const uint64_t *offs, const uint64_t *cookies, size_t n, uint32_t owner);
+
+/* Describe inlined-allocator probe `cookie` to BPF. 0 or -errno. */
+int tracer__set_inl(struct pml_tracer *t, uint32_t cookie, const struct pml_inl_cfg *cfg);
+
 /* Destroy every link of owner. */
 void tracer__detach(struct pml_tracer *t, uint32_t owner);
 size_t tracer__nlinks(const struct pml_tracer *t);

@@ -43,6 +43,8 @@ KNOWN_BUGS = {
     "launch_basic[pyenv-3.11": "launch mode on CPython 3.11 fills the stack map during start-up "
                                "(stack_truncated, stack_map_full): every Python stack unsymbolized",
     "bad_input.unsupported": "ENOTSUP from target__inspect maps to exit 3 (privilege), not 2",
+    "bad_input.no_such_pid_json": "--json FILE is created before the target is checked and "
+                                  "left empty when the run fails",
 }
 
 results = {"passed": 0, "failed": 0, "skipped": 0}
@@ -481,7 +483,8 @@ def test_launch_basic(name, exe, kind):
            proc["coverage"]["frees"]))
     return "top %s:%d %d B want %d, totals %d B want %d, verdict %s%s" % (
         os.path.basename(done["file"]), done["line"], top["bytes"], done["bytes"],
-        proc["outstanding_bytes"], done["held"], verdict, ", PYTHONMALLOC=malloc" if said_malloc else "")
+        proc["outstanding_bytes"], done["held"], verdict,
+        ", PYTHONMALLOC=malloc" if said_malloc else "")
 
 
 def test_stack(name, exe, script, env=None):
@@ -519,6 +522,45 @@ def test_stack_cext(name, exe):
           (native, os.path.basename(done["ext"])))
     return "top %s:%d %d B want %d, native %s" % (os.path.basename(done["file"]), done["line"],
                                                   top["bytes"], done["bytes"], native)
+
+
+def test_cext_nogil(name, exe):
+    """PyMem_RawMalloc without the GIL while another thread holds it: every
+    block is accounted for, and none is under the GIL holder's stack; each
+    stack holding them is native-only (no_gil/no_pystate) or the calling
+    thread's own line (its frames cannot change while it is in C)."""
+    d = build_ext(name, exe)
+    done, proc, _ = trace_attached(name, exe, "leak_nogil.py", {"PML_EXT_DIR": d},
+                                   args=["-n", "100000"])
+    check_marker(done)
+    stacks = proc.get("stacks") or []
+    fn = done["churner"]
+    for rank, st in enumerate(stacks, 1):
+        on_churner = any(f["function"] == fn for f in st.get("frames") or [])
+        check(not (on_churner and st["bytes"] > done["bytes"] / 100.0),
+              "stack #%d on the GIL holder's churner holds %d B > 1%% of the leak: %s" %
+              (rank, st["bytes"], describe(st)))
+    mine = [s for s in stacks if "leaky" in " ".join(s.get("native") or [])]
+    held = {"native-only": 0, "own line": 0}
+    flags = set()
+    for st in mine:
+        fr = st.get("frames") or []
+        if not fr:
+            f = set(st.get("flags") or []) & {"no_gil", "no_pystate"}
+            check(f, "native-only stack without no_gil/no_pystate: %s" % describe(st))
+            flags |= f
+            held["native-only"] += st["bytes"]
+        else:
+            check(real(fr[0]["file"]) == real(done["file"]) and fr[0]["line"] == done["line"],
+                  "a no-GIL block is under someone else's line: %s" % describe(st))
+            held["own line"] += st["bytes"]
+    total = sum(held.values())
+    check(within(total, done["bytes"], 5),
+          "stacks with leaky as native caller hold %d B, want %d +-5%%; top: %s" %
+          (total, done["bytes"], describe(stacks[0]) if stacks else "none"))
+    return "%d B want %d: %d B native-only (%s), %d B on the worker's own line" % (
+        total, done["bytes"], held["native-only"], ",".join(sorted(flags)) or "-",
+        held["own line"])
 
 
 def test_two_threads(name, exe):
@@ -576,6 +618,23 @@ def test_no_such_pid(name):
     check(rc == 2, "exit %d, want 2: %r" % (rc, err[-200:]))
     check_one_error_line(err)
     return "pid %d: exit 2, %s" % (pid, err.strip())
+
+
+def test_no_such_pid_json(name):
+    """A run that fails before tracing leaves no empty --json file behind
+    (it is not JSON, and it makes the next identical run fail 'file exists')."""
+    pid = free_pid()
+    path = json_path(name)
+    rc, _, err = run_once(name, ["-p", str(pid)], path)
+    check(rc == 2, "exit %d, want 2: %r" % (rc, err[-200:]))
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+        try:
+            json.loads(text)
+        except ValueError:
+            raise Failure("left %s behind, %d bytes, not JSON" % (path, len(text)))
+    return "exit 2, %s" % ("no file left" if not os.path.exists(path) else "valid JSON left")
 
 
 def test_not_python(name):
@@ -760,7 +819,7 @@ def main():
     if not pys:
         why = "no pyenv CPython 3.8-3.13 (%s)" % ("no pyenv" if not pyenv_root() else
                                                   "none installed under $(pyenv root)")
-        for t in [t for t, _ in stack_tests] + ["stack_cext", "two_threads"]:
+        for t in [t for t, _ in stack_tests] + ["stack_cext", "two_threads", "cext_nogil"]:
             if selected(t):
                 say("SKIP", t, why)
     for name, exe, _ in pys:
@@ -772,8 +831,12 @@ def main():
     for name, exe, _ in pys:
         tname = "two_threads[%s]" % name
         run_test(tname, test_two_threads, tname, exe)
+    for name, exe, _ in pys:
+        tname = "cext_nogil[%s]" % name
+        run_test(tname, test_cext_nogil, tname, exe)
 
     run_test("bad_input.no_such_pid", test_no_such_pid, "bad_input.no_such_pid")
+    run_test("bad_input.no_such_pid_json", test_no_such_pid_json, "bad_input.no_such_pid_json")
     run_test("bad_input.not_python", test_not_python, "bad_input.not_python")
     old = pyenv_versions(6, 7)
     for name, exe, _ in old:

@@ -41,6 +41,8 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_OBJ_ALLOCS] = "obj_allocs",
 	[STAT_STACK_EVENTS_LOST] = "stack_events_lost",
 	[STAT_MISSED_RETURN] = "missed_returns",
+	[STAT_INL_UNPAIRED] = "inlined_unpaired",
+	[STAT_INL_ALLOCS] = "inlined_site_allocs",
 };
 
 /* Odd bytes a target may hold: quote, backslash, newline, \x01, é, ✓, \xff. */
@@ -171,7 +173,7 @@ static void export_json__write__report__golden_substrings(void **state)
 			   "\"live_full\":12,\"outstanding_full\":0,\"stacks_full\":0,"
 			   "\"missed_entry\":0,\"unknown_free\":0,\"nested\":0,\"replaced\":0,"
 			   "\"threads_full\":0,\"stack_truncated\":0,\"stack_read_fault\":0,"
-			   "\"no_gil\":0,\"no_pystate\":0,\"raw_allocs\":0,\"obj_allocs\":4,\"stack_events_lost\":0,\"missed_returns\":0,"
+			   "\"no_gil\":0,\"no_pystate\":0,\"raw_allocs\":0,\"obj_allocs\":4,\"stack_events_lost\":0,\"missed_returns\":0,\"inlined_unpaired\":0,\"inlined_site_allocs\":0,"
 			   "\"symbolization_failures\":2}},");
 	/* 3 * (2^31 + 5) bytes */
 	/* one snapshot: ranked by bytes, growth unknown, one point */

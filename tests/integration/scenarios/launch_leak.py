@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""For launch mode: a large leak (~55 MB, so that it dwarfs what the
+"""For launch mode: a large leak (~84 MB, so that it dwarfs what the
 interpreter's own start-up leaves allocated) amid churn, then os._exit(0).
 
 DONE bytes=<leaked bytes> count=<leaked blocks> file=<co_filename> line=<leaking line>
-held=<bytes of the leak and the list holding it> (see common.py for the protocol; run with PML_LAUNCH=1).
+held=<bytes of the leak and the list holding it>
+(see common.py for the protocol; run with PML_LAUNCH=1).
 """
 import os
 import sys
 
 import common
 
-N = int(os.environ.get("LEAK_N", "60000"))
+N = int(os.environ.get("LEAK_N", "90000"))
 ROUNDS = int(os.environ.get("LEAK_ROUNDS", "6"))
-CHURN = int(os.environ.get("CHURN_N", "3000"))
+CHURN = int(os.environ.get("CHURN_N", "1500"))
 
 
 def leak(keep, start, n):
