@@ -77,9 +77,11 @@ struct {
 	__type(value, struct pml_outstanding);
 } outstanding SEC(".maps");
 
+/* Values are 1 KiB: allocated on use, not preallocated for max_entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 14);	/* --max-stacks */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);	/* --max-stacks */
 	__type(key, struct pml_stack_key);
 	__type(value, struct pml_stack);
 } stacks SEC(".maps");
@@ -114,7 +116,7 @@ struct {
 /* New stacks (symbolized while their code objects live) and execs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 4 * 1024 * 1024);	/* bursts of new stacks at start-up */
 } events SEC(".maps");
 
 /* Scratch space for building a stack: too large for the BPF stack. */

@@ -68,7 +68,7 @@ static const char usage[] =
 	"\n"
 	"Limits (every loss is counted and shown):\n"
 	"      --max-allocs N      live allocations tracked (default 1048576)\n"
-	"      --max-stacks N      distinct stacks (default 16384)\n"
+	"      --max-stacks N      distinct stacks (default 65536)\n"
 	"      --max-depth N       Python frames per stack, 1-64 (default 64)\n"
 	"      --max-procs N       with --all: processes traced at once (default 256)\n"
 	"\n"
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 		.top = 10,
 		.sort = PML_SORT_AUTO,
 		.max_allocs = 1u << 20,
-		.max_stacks = 1u << 14,
+		.max_stacks = 1u << 16,
 		.max_depth = 64,
 		.max_procs = 256,
 	};

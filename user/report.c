@@ -555,6 +555,11 @@ bool agg__has_stack(const struct pml_agg *a, uint32_t pid, uint64_t stack_id)
 	return agg__info(a, pid, stack_id) != NULL;
 }
 
+bool agg__has_row(const struct pml_agg *a, uint32_t pid, uint64_t stack_id)
+{
+	return keytab__find(&a->rowtab, pid, stack_id) != NOT_FOUND;
+}
+
 void agg__drop_pid(struct pml_agg *a, uint32_t pid)
 {
 	size_t i, n = 0;

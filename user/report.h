@@ -141,6 +141,8 @@ int agg__add(struct pml_agg *a, uint32_t pid, uint64_t stack_id, uint64_t epoch_
 int agg__set_stack(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
 		   const struct pml_stackinfo *info);
 bool agg__has_stack(const struct pml_agg *a, uint32_t pid, uint64_t stack_id);
+/* Does the current snapshot hold memory of this stack? */
+bool agg__has_row(const struct pml_agg *a, uint32_t pid, uint64_t stack_id);
 /*
  * Attach the object types held by a stack: n entries (deep-copied, sorted by
  * bytes descending; beyond PML_TYPES_MAX the smallest are summed into one

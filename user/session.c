@@ -510,15 +510,28 @@ static int on_outstanding(const struct pml_outstanding_key *k, const struct pml_
 	return 0;
 }
 
+static bool stack_unused(uint32_t pid, uint64_t stack_id, void *ctx)
+{
+	const struct session *s = ctx;
+
+	return !agg__has_row(s->agg, pid, stack_id) && agg__has_stack(s->agg, pid, stack_id);
+}
+
 static void snapshot(struct session *s)
 {
 	struct drain_ctx dc = { .s = s, .older_than_ns = s->o->older_than_s * 1e9 };
 	uint64_t now = now_ns();
 
 	agg__begin(s->agg, now);
+	symbolizer__tick(s->sy);
 	tracer__drain(s->tr, on_outstanding, &dc);
 	/* Past epochs that emptied can never fill again. */
 	tracer__trim(s->tr, (uint32_t)(now >> EPOCH_SHIFT) - 1);
+	/* Interned stacks holding nothing, once symbolized, leave the map (their
+	 * meaning stays in the aggregator): start-up and churn cannot fill it.
+	 * With --older-than a young stack has no row yet: keep everything. */
+	if (!s->o->older_than_s)
+		tracer__gc_stacks(s->tr, stack_unused, s);
 }
 
 static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
@@ -1099,6 +1112,7 @@ static int trace_loop(struct session *s)
 			break;
 		}
 		/* Events first: new stacks are symbolized before anything else. */
+		symbolizer__tick(s->sy);
 		tracer__events(s->tr, on_event, s);
 		for (i = 0, live = 0; i < s->n && 2 + i < nf; i++) {
 			struct tgt *g = &s->tg[i];

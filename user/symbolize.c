@@ -29,6 +29,7 @@ struct code_entry {
 	uint64_t fp[5];		/* filename, name, qualname, linetable pointers, firstlineno */
 	char *file;
 	char *name;
+	uint64_t tick;		/* symbolizer tick of the last validation */
 	int firstlineno;
 	uint8_t *table;
 	size_t tlen;
@@ -42,6 +43,7 @@ struct pml_symbolizer {
 	size_t nprocs, capprocs;
 	struct code_entry *cache;	/* open addressing, CACHE_MAX slots */
 	size_t ncache;
+	uint64_t tick;			/* see symbolizer__tick() */
 };
 
 static int read_vm(int pid, uint64_t addr, void *buf, size_t len, void *ctx)
@@ -173,6 +175,11 @@ void symbolizer__drop_pid(struct pml_symbolizer *s, int pid)
 	cache_clear(s, pid);
 	if (p)
 		*p = s->procs[--s->nprocs];
+}
+
+void symbolizer__tick(struct pml_symbolizer *s)
+{
+	s->tick++;
 }
 
 uint64_t symbolizer__failures(const struct pml_symbolizer *s, int pid)
@@ -372,6 +379,18 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 
 	if (hl > sizeof(hdr) || !code)
 		return NULL;
+	/* Validated during this tick: the same code object, no read needed. */
+	slot = slot_of(p->pid, code);
+	for (i = 0; i < CACHE_MAX; i++) {
+		c = &s->cache[(slot + i) & (CACHE_MAX - 1)];
+		if (!c->pid)
+			break;
+		if (c->pid == p->pid && c->code == code) {
+			if (c->tick == s->tick)
+				return c;
+			break;
+		}
+	}
 	if (s->rd(p->pid, code, hdr, hl, s->rd_ctx) || !type_ok(lay, hdr, p->types.code_type))
 		return NULL;
 	fp[0] = ld64(hdr, lay->code_filename);
@@ -392,8 +411,10 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 		cache_clear(s, 0);
 		c = &s->cache[slot];
 	}
-	if (c->pid && !memcmp(c->fp, fp, sizeof(fp)))
+	if (c->pid && !memcmp(c->fp, fp, sizeof(fp))) {
+		c->tick = s->tick;
 		return c;
+	}
 	if (c->pid)
 		code_entry_clear(c);
 	else
@@ -406,6 +427,7 @@ static struct code_entry *code_of(struct pml_symbolizer *s, struct proc_entry *p
 	c->name = read_str(s, p, fp[2] ? fp[2] : fp[1]);
 	c->table = read_bytes(s, p, fp[3], &c->tlen);
 	c->ok = c->file && c->name;
+	c->tick = s->tick;
 	return c;
 }
 

@@ -57,6 +57,14 @@ int symbolizer__frames(struct pml_symbolizer *s, int pid, const struct pml_stack
 		       struct pml_stackinfo *info);
 void symbolizer__release(struct pml_stackinfo *info);
 
+/*
+ * Start a new tick. Within one tick a code object validated once is trusted
+ * without another read (a burst of new stacks shares its frames); the
+ * caller ticks once per batch of work, so a freed and reused address is
+ * noticed at the next batch.
+ */
+void symbolizer__tick(struct pml_symbolizer *s);
+
 /* Frames of pid that could not be symbolized so far. */
 uint64_t symbolizer__failures(const struct pml_symbolizer *s, int pid);
 

@@ -481,6 +481,30 @@ size_t tracer__trim(struct pml_tracer *t, uint32_t before)
 			   sizeof(struct pml_outstanding_key), key_is_empty_past, &before);
 }
 
+struct stack_gc {
+	bool (*doomed)(uint32_t pid, uint64_t stack_id, void *ctx);
+	void *ctx;
+};
+
+static bool stack_doomed(const void *key, int fd, void *ctx)
+{
+	const struct pml_stack_key *k = key;
+	struct stack_gc *gc = ctx;
+
+	(void)fd;
+	return gc->doomed(k->pid, k->stack_id, gc->ctx);
+}
+
+size_t tracer__gc_stacks(struct pml_tracer *t, bool (*doomed)(uint32_t pid, uint64_t stack_id,
+							      void *ctx),
+			 void *ctx)
+{
+	struct stack_gc gc = { .doomed = doomed, .ctx = ctx };
+
+	return delete_keys(bpf_map__fd(t->skel->maps.stacks), sizeof(struct pml_stack_key),
+			   stack_doomed, &gc);
+}
+
 static size_t count_keys(int fd, size_t keysz)
 {
 	unsigned char keys[2][32];

@@ -96,6 +96,15 @@ long tracer__scan_allocs(struct pml_tracer *t, size_t max,
  * Returns the number deleted. */
 size_t tracer__trim(struct pml_tracer *t, uint32_t before);
 
+/*
+ * Delete interned stacks for which doomed(pid, stack_id) says so (no
+ * memory held and already symbolized: if one recurs, BPF interns it again).
+ * Returns the number deleted.
+ */
+size_t tracer__gc_stacks(struct pml_tracer *t, bool (*doomed)(uint32_t pid, uint64_t stack_id,
+							      void *ctx),
+			 void *ctx);
+
 /* Entries in `outstanding` and `allocs` now (for the occupancy report). */
 void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks);
 

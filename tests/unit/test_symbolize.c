@@ -1121,6 +1121,13 @@ static void symbolize_cache__same_code_twice__one_read(void **state)
 		reads_reset(w);
 		sym_one(w, PID, sc.code, sc.instr, &r);
 		assert_true(w->nreads >= 4);
+		/* Within one tick a validated code object is not read again. */
+		reads_reset(w);
+		sym_one(w, PID, sc.code, sc.instr, &r);
+		assert_string_equal(r.file, "/srv/app/handlers.py");
+		assert_int_equal(w->nreads, 0);
+		/* In the next tick: one read of the header to revalidate it. */
+		symbolizer__tick(w->s);
 		reads_reset(w);
 		sym_one(w, PID, sc.code, sc.instr, &r);
 		assert_string_equal(r.file, "/srv/app/handlers.py");
@@ -1148,6 +1155,7 @@ static void symbolize_cache__code_replaced_same_address__reread(void **state)
 		assert_string_equal(r.file, "/srv/app/handlers.py");
 		file2 = make_str(f, "/srv/app/other.py", &forms[2]);
 		put64(f, sc.code + f->lay->code_filename, file2);
+		symbolizer__tick(w->s);
 		reads_reset(w);
 		sym_one(w, PID, sc.code, sc.instr, &r);
 		assert_string_equal(r.file, "/srv/app/other.py\xe2\x82\xac");
@@ -1174,6 +1182,7 @@ static void symbolize_cache__linetable_replaced__new_lines(void **state)
 	put32(f, sc.code + f->lay->code_firstlineno, (uint32_t)(c->firstlineno + 1000));
 	t2 = make_bytes(f, c->table, c->table_len);
 	put64(f, sc.code + f->lay->code_linetable, t2);
+	symbolizer__tick(w->s);
 	sym_one(w, PID, sc.code, sc.instr, &r);
 	assert_int_equal(r.line, sc.line + 1000);
 }

@@ -42,10 +42,17 @@ def marker_line(path, tag):
     raise SystemExit("scenario bug: no '# %s' marker in %s" % (tag, path))
 
 
+# 200-1599 bytes: with the bytes header, about a fifth of the blocks fit
+# pymalloc (<= 512) and the rest go through the raw layer. A table made
+# before the tool attaches: computing sizes in the loops would allocate ints
+# (above 256) and slow every scenario down under tracing.
+LEAK_SIZES = tuple(200 + (i * 7919) % 1400 for i in range(1400))
+CHURN_SIZES = tuple(24 + (i * 37) % 2000 for i in range(2000))
+CHURN_REPS = tuple(1 + i % 150 for i in range(150))
+
+
 def leak_size(i):
-    # 200-1599 bytes: with the bytes header, about a fifth of the blocks fit
-    # pymalloc (<= 512) and the rest go through the raw layer.
-    return 200 + (i * 7919) % 1400
+    return LEAK_SIZES[i % 1400]
 
 
 def bytes_expected(start, n):
@@ -59,16 +66,18 @@ def raw_expected(start, n):
 
 
 def churn(ring, n, seed=0):
-    """Allocate and free about 3n blocks of 30-2100 bytes, at most len(ring)
-    alive at once; returns with everything freed.
+    """Allocate and free about 3n blocks of 24-2100 bytes (bytes and str, both
+    allocator layers), at most len(ring) alive at once; returns with
+    everything freed.
 
     Only types without a free list (bytes, str, large ints): a dict, list,
     tuple or float freed into its type's free list stays allocated as far as
     the allocator can tell, and would show as a small 'leak' of this line.
     """
     size = len(ring)
+    sizes, reps = CHURN_SIZES, CHURN_REPS
     for i in range(n):
-        ring[i % size] = b"c" * (24 + (i * 37 + seed) % 2000)  # CHURN
-        ring[(i + size // 2) % size] = ("churn-%d-" % i) * (1 + i % 150)  # CHURN
+        ring[i % size] = b"c" * sizes[(i + seed) % 2000]  # CHURN
+        ring[-1 - i % size] = ("churn-%d-" % i) * reps[i % 150]  # CHURN
     for j in range(size):
         ring[j] = None
