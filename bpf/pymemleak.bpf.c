@@ -319,7 +319,7 @@ static __always_inline bool in_call(struct pt_regs *ctx, __u32 tgid, struct thre
 }
 
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 old, __u64 memptr,
-				       __u32 kind)
+				       __u32 kind, __u32 layer)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -348,7 +348,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 	t->memptr = memptr;
 	t->old_addr = old;
 	t->old_found = 0;
-	t->layer = (__u32)bpf_get_attach_cookie(ctx);
+	t->layer = layer;
 
 	if (kind == KIND_REALLOC && old) {
 		/* Retire the old block now: once realloc frees it, another
@@ -364,76 +364,6 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 ol
 	}
 	t->stack_id = capture_stack(ctx, tgid, proc, true);
 	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
-{
-	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
-}
-
-static __always_inline bool calloc_overflows(__u64 nmemb, __u64 size)
-{
-	__u64 limit;
-
-	if (!nmemb)
-		return false;
-	limit = ~0ULL / nmemb;
-	/* Keep clang from folding this into a 128-bit multiply. */
-	asm volatile("" : "+r"(limit));
-	return size > limit;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 nmemb, __u64 size)
-{
-	/* An overflowing calloc fails; record nothing. */
-	if (calloc_overflows(nmemb, size))
-		return 0;
-	return alloc_enter(ctx, nmemb * size, 0, 0, KIND_MALLOC);
-}
-
-/* PyObject_Calloc & co. take (ctx, nelem, elsize) in the internal layer;
- * the public one takes (nelem, elsize): the attach table picks. */
-SEC("uprobe")
-int BPF_KPROBE(ctx_calloc_enter, void *actx, __u64 nmemb, __u64 size)
-{
-	/* An overflowing calloc fails; record nothing. */
-	if (calloc_overflows(nmemb, size))
-		return 0;
-	return alloc_enter(ctx, nmemb * size, 0, 0, KIND_MALLOC);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ctx_malloc_enter, void *actx, __u64 size)
-{
-	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 old, __u64 size)
-{
-	return alloc_enter(ctx, size, old, 0, KIND_REALLOC);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ctx_realloc_enter, void *actx, __u64 old, __u64 size)
-{
-	return alloc_enter(ctx, size, old, 0, KIND_REALLOC);
-}
-
-/* aligned_alloc(alignment, size), memalign(alignment, size) */
-SEC("uprobe")
-int BPF_KPROBE(aligned_enter, __u64 align, __u64 size)
-{
-	return alloc_enter(ctx, size, 0, 0, KIND_MALLOC);
-}
-
-/* posix_memalign(void **memptr, alignment, size) */
-SEC("uprobe")
-int BPF_KPROBE(memptr_enter, __u64 memptr, __u64 align, __u64 size)
-{
-	return alloc_enter(ctx, size, 0, memptr, KIND_MEMPTR);
 }
 
 SEC("uretprobe")
@@ -490,6 +420,18 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 	return 0;
 }
 
+static __always_inline bool calloc_overflows(__u64 nmemb, __u64 size)
+{
+	__u64 limit;
+
+	if (!nmemb)
+		return false;
+	limit = ~0ULL / nmemb;
+	/* Keep clang from folding this into a 128-bit multiply. */
+	asm volatile("" : "+r"(limit));
+	return size > limit;
+}
+
 static __always_inline int free_common(struct pt_regs *ctx, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -526,18 +468,6 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 addr)
 	if (t)
 		t->last_free = addr;
 	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 addr)
-{
-	return free_common(ctx, addr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(ctx_free_enter, void *actx, __u64 addr)
-{
-	return free_common(ctx, addr);
 }
 
 /* A value an inlined site's probe needs: register, constant or stack slot. */
@@ -679,16 +609,52 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 }
 
 /*
- * The floor for `make bench`: a probe that only counts, attached at the
- * function entries, as a naive tool would.
+ * Every function-entry probe, one program: the cookie says which argument
+ * convention the probed function has and which layer it is, so a whole
+ * binary's probes form one uprobe_multi link (attaching and detaching
+ * hundreds of perf-event uprobes costs seconds in the kernel).
  */
 SEC("uprobe")
-int BPF_KPROBE(count_enter)
+int entry(struct pt_regs *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx), a3 = PT_REGS_PARM3(ctx);
+	__u32 layer = cookie & 0xff;
+	__u32 tgid;
 
-	if (!bpf_map_lookup_elem(&procs, &tgid))
+	switch ((__u32)(cookie >> 8)) {
+	case PK_MALLOC:
+		return alloc_enter(ctx, a1, 0, 0, KIND_MALLOC, layer);
+	case PK_CALLOC:
+		/* An overflowing calloc fails; record nothing. */
+		if (calloc_overflows(a1, a2))
+			return 0;
+		return alloc_enter(ctx, a1 * a2, 0, 0, KIND_MALLOC, layer);
+	case PK_REALLOC:
+		return alloc_enter(ctx, a2, a1, 0, KIND_REALLOC, layer);
+	case PK_FREE:
+		return free_common(ctx, a1);
+	case PK_CTX_MALLOC:
+		return alloc_enter(ctx, a2, 0, 0, KIND_MALLOC, layer);
+	case PK_CTX_CALLOC:
+		if (calloc_overflows(a2, a3))
+			return 0;
+		return alloc_enter(ctx, a2 * a3, 0, 0, KIND_MALLOC, layer);
+	case PK_CTX_REALLOC:
+		return alloc_enter(ctx, a3, a2, 0, KIND_REALLOC, layer);
+	case PK_CTX_FREE:
+		return free_common(ctx, a2);
+	case PK_ALIGNED:
+		return alloc_enter(ctx, a2, 0, 0, KIND_MALLOC, layer);
+	case PK_MEMPTR:
+		return alloc_enter(ctx, a3, 0, a1, KIND_MEMPTR, layer);
+	case PK_COUNT:
+		/* The floor for `make bench`: what a naive tool pays at least. */
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		if (bpf_map_lookup_elem(&procs, &tgid))
+			stat_inc(tgid, STAT_ALLOCS);
 		return 0;
-	stat_inc(tgid, STAT_ALLOCS);
-	return 0;
+	default:
+		return 0;
+	}
 }

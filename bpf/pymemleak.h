@@ -47,7 +47,25 @@ enum pml_stat {
 	STAT__MAX,
 };
 
-/* Which allocator layer a probe sits on; passed as the BPF cookie. */
+/*
+ * What a probe of the `entry` program is, from its BPF cookie:
+ * kind << 8 | layer. Kinds name the argument convention.
+ */
+enum pml_probe_kind {
+	PK_MALLOC = 0,		/* f(size) */
+	PK_CALLOC = 1,		/* f(nmemb, size) */
+	PK_REALLOC = 2,		/* f(ptr, size) */
+	PK_FREE = 3,		/* f(ptr) */
+	PK_CTX_MALLOC = 4,	/* f(ctx, size): pymalloc internals */
+	PK_CTX_CALLOC = 5,	/* f(ctx, nmemb, size) */
+	PK_CTX_REALLOC = 6,	/* f(ctx, ptr, size) */
+	PK_CTX_FREE = 7,	/* f(ctx, ptr) */
+	PK_ALIGNED = 8,		/* f(align, size): aligned_alloc, memalign */
+	PK_MEMPTR = 9,		/* posix_memalign(memptr, align, size) */
+	PK_COUNT = 10,		/* only count (benchmark floor) */
+};
+
+/* Which allocator layer a probe sits on (low byte of the cookie). */
 enum pml_layer {
 	LAYER_OBJ = 0,	/* _PyObject_* or PyObject_* / PyMem_* */
 	LAYER_RAW = 1,	/* PyMem_Raw* or libc */

@@ -306,7 +306,7 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 	struct shared_bin *nsh;
 	struct stat st;
 	size_t i;
-	int err;
+	int err, lib;
 
 	if (share) {
 		if (stat(t->pybin_open, &st))
@@ -314,20 +314,35 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 		if (shared_attached(s, &st))
 			share = false;	/* done before: attach only libc below */
 	}
-	for (i = 0; i < t->nprobes; i++) {
-		const struct pml_probe *p = &t->probes[i];
-		const char *path = p->libc ? t->libc_open : t->pybin_open;
-		bool per_pid = p->libc || !s->o->all;
+	/* One batch per binary: the interpreter's probes, then libc's. */
+	for (lib = 0; lib < 2; lib++) {
+		const char *path = lib ? t->libc_open : t->pybin_open;
+		bool per_pid = lib || !s->o->all;
+		struct pml_attach batch[PML_MAX_PROBES];
+		size_t n = 0;
 
 		if (!per_pid && !share)
 			continue;
-		err = tracer__attach(s->tr, p->prog, per_pid ? t->pid : -1, path, p->offset, p->ret,
-				     p->layer, per_pid ? (uint32_t)t->pid : 0);
+		for (i = 0; i < t->nprobes; i++) {
+			const struct pml_probe *p = &t->probes[i];
+
+			if (p->libc != lib)
+				continue;
+			batch[n].prog = p->prog;
+			batch[n].off = p->offset;
+			batch[n].ret = p->ret;
+			batch[n].layer = p->layer;
+			n++;
+		}
+		if (!n)
+			continue;
+		err = tracer__attach_batch(s->tr, per_pid ? t->pid : -1, path, batch, n,
+					   per_pid ? (uint32_t)t->pid : 0);
 		if (err) {
-			snprintf(why, whylen, "uprobe on %s in %.200s failed: %s%s", p->symbol, path,
-				 strerror(-err),
-				 err == -EPERM || err == -EACCES ? " (needs CAP_BPF and CAP_PERFMON)"
-								 : "");
+			snprintf(why, whylen, "uprobes in %.200s failed: %s%s", path, strerror(-err),
+				 err == -EPERM || err == -EACCES
+					 ? " (needs CAP_BPF and CAP_PERFMON)"
+					 : err == -EINVAL ? " (uprobe_multi links need Linux 6.6+)" : "");
 			tracer__detach(s->tr, t->pid);
 			return err;
 		}

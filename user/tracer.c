@@ -80,22 +80,9 @@ const char *tracer__stat_name(unsigned int i)
 
 static struct bpf_program *prog_of(struct pml_tracer *t, enum pml_prog p)
 {
-	struct pymemleak_bpf *s = t->skel;
-
 	switch (p) {
-	case PROG_MALLOC: return s->progs.malloc_enter;
-	case PROG_CALLOC: return s->progs.calloc_enter;
-	case PROG_REALLOC: return s->progs.realloc_enter;
-	case PROG_FREE: return s->progs.free_enter;
-	case PROG_CTX_MALLOC: return s->progs.ctx_malloc_enter;
-	case PROG_CTX_CALLOC: return s->progs.ctx_calloc_enter;
-	case PROG_CTX_REALLOC: return s->progs.ctx_realloc_enter;
-	case PROG_CTX_FREE: return s->progs.ctx_free_enter;
-	case PROG_ALIGNED: return s->progs.aligned_enter;
-	case PROG_MEMPTR: return s->progs.memptr_enter;
-	case PROG_COUNT: return s->progs.count_enter;
-	case PROG_INL_ENTER: return s->progs.inl_enter;
-	case PROG_INL_EXIT: return s->progs.inl_exit;
+	case PROG_INL_ENTER: return t->skel->progs.inl_enter;
+	case PROG_INL_EXIT: return t->skel->progs.inl_exit;
 	default: return NULL;
 	}
 }
@@ -160,7 +147,11 @@ struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size
 	t->skel->rodata->epoch_shift = o->epoch_shift;
 	t->skel->rodata->max_depth = o->max_depth;
 	t->skel->rodata->watch_exec = o->watch_exec;
-	/* The inlined-site programs are attached as uprobe_multi links. */
+	/* Every uprobe program is attached through uprobe_multi links. */
+	bpf_program__set_expected_attach_type(t->skel->progs.entry,
+					      (enum bpf_attach_type)PML_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(t->skel->progs.alloc_exit,
+					      (enum bpf_attach_type)PML_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(t->skel->progs.inl_enter,
 					      (enum bpf_attach_type)PML_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(t->skel->progs.inl_exit,
@@ -313,56 +304,25 @@ static int grow_links(struct pml_tracer *t, size_t n)
 	return 0;
 }
 
-int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
-		   uint64_t off, bool ret, uint32_t layer, uint32_t owner)
+/* One uprobe_multi link of prog_fd over offs/cookies; 0 or -errno. */
+static int link_multi(struct pml_tracer *t, int prog_fd, bool ret, int pid, const char *path,
+		      const uint64_t *offs, const uint64_t *cookies, size_t n, uint32_t owner)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = layer);
-	struct bpf_program *p = prog_of(t, prog);
-	struct bpf_link *l;
-	int n = ret ? 2 : 1, i, err;
-
-	if (!p)
-		return -EINVAL;
-	if (grow_links(t, n))
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		opts.retprobe = i == 1;
-		l = bpf_program__attach_uprobe_opts(i ? t->skel->progs.alloc_exit : p, pid, path,
-						    off, &opts);
-		if (!l) {
-			err = -errno;
-			if (i) {
-				/* Keep entry and return probes paired. */
-				bpf_link__destroy(t->links[--t->nlinks].link);
-			}
-			return err;
-		}
-		t->links[t->nlinks].link = l;
-		t->links[t->nlinks].fd = -1;
-		t->links[t->nlinks].owner = owner;
-		t->nlinks++;
-	}
-	return 0;
-}
-
-int tracer__attach_multi(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
-			 const uint64_t *offs, const uint64_t *cookies, size_t n, uint32_t owner)
-{
-	struct bpf_program *p = prog_of(t, prog);
 	struct uprobe_multi_attr attr;
 	int fd;
 
-	if (!p || (prog != PROG_INL_ENTER && prog != PROG_INL_EXIT) || !n || n > (1u << 20))
+	if (!n || n > (1u << 20))
 		return -EINVAL;
 	if (grow_links(t, 1))
 		return -ENOMEM;
 	memset(&attr, 0, sizeof(attr));
-	attr.prog_fd = bpf_program__fd(p);
+	attr.prog_fd = prog_fd;
 	attr.attach_type = PML_BPF_TRACE_UPROBE_MULTI;
 	attr.path = (uint64_t)(uintptr_t)path;
 	attr.offsets = (uint64_t)(uintptr_t)offs;
 	attr.cookies = (uint64_t)(uintptr_t)cookies;
 	attr.cnt = n;
+	attr.multi_flags = ret ? 1 /* BPF_F_UPROBE_MULTI_RETURN */ : 0;
 	attr.pid = pid > 0 ? pid : 0;
 	fd = syscall(__NR_bpf, PML_BPF_LINK_CREATE, &attr, sizeof(attr));
 	if (fd < 0)
@@ -372,6 +332,75 @@ int tracer__attach_multi(struct pml_tracer *t, enum pml_prog prog, int pid, cons
 	t->links[t->nlinks].owner = owner;
 	t->nlinks++;
 	return 0;
+}
+
+int tracer__attach_batch(struct pml_tracer *t, int pid, const char *path,
+			 const struct pml_attach *probes, size_t n, uint32_t owner)
+{
+	uint64_t *offs[2], *cookies[2];
+	size_t i, j, cnt[2] = { 0, 0 };
+	int err = -ENOMEM, k;
+
+	for (k = 0; k < 2; k++) {
+		offs[k] = calloc(n ? n : 1, sizeof(uint64_t));
+		cookies[k] = calloc(n ? n : 1, sizeof(uint64_t));
+	}
+	if (!offs[0] || !offs[1] || !cookies[0] || !cookies[1])
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct pml_attach *a = &probes[i];
+		bool dup = false;
+
+		if (a->prog > PROG_COUNT) {
+			err = -EINVAL;
+			goto out;
+		}
+		/* Aliases (aligned_alloc and memalign) share an address: probe it once. */
+		for (j = 0; j < cnt[0]; j++)
+			dup |= offs[0][j] == a->off;
+		if (dup)
+			continue;
+		offs[0][cnt[0]] = a->off;
+		cookies[0][cnt[0]++] = (uint64_t)a->prog << 8 | (a->layer & 0xff);
+		if (a->ret) {
+			offs[1][cnt[1]] = a->off;
+			cookies[1][cnt[1]++] = a->layer & 0xff;
+		}
+	}
+	err = 0;
+	if (cnt[0])
+		err = link_multi(t, bpf_program__fd(t->skel->progs.entry), false, pid, path,
+				 offs[0], cookies[0], cnt[0], owner);
+	if (!err && cnt[1]) {
+		err = link_multi(t, bpf_program__fd(t->skel->progs.alloc_exit), true, pid, path,
+				 offs[1], cookies[1], cnt[1], owner);
+		if (err && cnt[0]) {
+			/* Keep entries and returns paired: drop the entry link. */
+			t->nlinks--;
+			close(t->links[t->nlinks].fd);
+		}
+	}
+out:
+	for (k = 0; k < 2; k++) {
+		free(offs[k]);
+		free(cookies[k]);
+	}
+	return err;
+}
+
+size_t tracer__nlinks(const struct pml_tracer *t)
+{
+	return t->nlinks;
+}
+
+int tracer__attach_multi(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
+			 const uint64_t *offs, const uint64_t *cookies, size_t n, uint32_t owner)
+{
+	struct bpf_program *p = prog_of(t, prog);
+
+	if (!p)
+		return -EINVAL;
+	return link_multi(t, bpf_program__fd(p), false, pid, path, offs, cookies, n, owner);
 }
 
 int tracer__set_inl(struct pml_tracer *t, uint32_t cookie, const struct pml_inl_cfg *cfg)
@@ -394,11 +423,6 @@ void tracer__detach(struct pml_tracer *t, uint32_t owner)
 			t->links[j++] = t->links[i];
 	}
 	t->nlinks = j;
-}
-
-size_t tracer__nlinks(const struct pml_tracer *t)
-{
-	return t->nlinks;
 }
 
 int tracer__drain(struct pml_tracer *t,

@@ -12,22 +12,30 @@
 
 #include "pymemleak.h"
 
-/* Entry programs; one return program serves them all. */
+/* Probe kinds (bpf/pymemleak.h enum pml_probe_kind) and the inlined-site programs. */
 enum pml_prog {
-	PROG_MALLOC = 0,	/* f(size) */
-	PROG_CALLOC,		/* f(nmemb, size) */
-	PROG_REALLOC,		/* f(ptr, size) */
-	PROG_FREE,		/* f(ptr) */
-	PROG_CTX_MALLOC,	/* f(ctx, size): pymalloc internals */
-	PROG_CTX_CALLOC,	/* f(ctx, nmemb, size) */
-	PROG_CTX_REALLOC,	/* f(ctx, ptr, size) */
-	PROG_CTX_FREE,		/* f(ctx, ptr) */
-	PROG_ALIGNED,		/* f(align, size): aligned_alloc, memalign */
-	PROG_MEMPTR,		/* posix_memalign(memptr, align, size) */
-	PROG_COUNT,		/* counting-only floor for the benchmark */
+	PROG_MALLOC = PK_MALLOC,
+	PROG_CALLOC = PK_CALLOC,
+	PROG_REALLOC = PK_REALLOC,
+	PROG_FREE = PK_FREE,
+	PROG_CTX_MALLOC = PK_CTX_MALLOC,
+	PROG_CTX_CALLOC = PK_CTX_CALLOC,
+	PROG_CTX_REALLOC = PK_CTX_REALLOC,
+	PROG_CTX_FREE = PK_CTX_FREE,
+	PROG_ALIGNED = PK_ALIGNED,
+	PROG_MEMPTR = PK_MEMPTR,
+	PROG_COUNT = PK_COUNT,
 	PROG_INL_ENTER,		/* inlined allocator site: guard branch (cookie: inl key) */
 	PROG_INL_EXIT,		/* inlined allocator site: join with the result */
 	PROG__MAX,
+};
+
+/* One function probe of a batch. */
+struct pml_attach {
+	enum pml_prog prog;	/* PROG_MALLOC .. PROG_COUNT */
+	uint64_t off;		/* file offset of the site */
+	bool ret;		/* also a return probe there */
+	uint32_t layer;		/* enum pml_layer */
 };
 
 struct pml_tracer_opts {
@@ -51,15 +59,15 @@ int tracer__add_proc(struct pml_tracer *t, uint32_t pid, const struct pml_proc *
 int tracer__del_proc(struct pml_tracer *t, uint32_t pid);
 
 /*
- * Attach `prog` at file offset `off` of `path`, filtered to pid (-1: any
- * process; BPF still filters on `procs`). With `ret` a return probe is
- * attached at the same site. `layer` becomes the BPF cookie (for the
- * PROG_INL_* programs: the key of their `inl` entry). The links
- * belong to `owner` (a pid, or 0 for shared ones) for tracer__detach().
- * Returns 0 or -errno.
+ * Attach a batch of function probes in one binary, filtered to pid (-1:
+ * any process; BPF still filters on `procs`), as two uprobe_multi links:
+ * every entry, and every return. The links belong to `owner` (a pid, or 0
+ * for shared ones) for tracer__detach(). Returns 0 or -errno.
  */
-int tracer__attach(struct pml_tracer *t, enum pml_prog prog, int pid, const char *path,
-		   uint64_t off, bool ret, uint32_t layer, uint32_t owner);
+int tracer__attach_batch(struct pml_tracer *t, int pid, const char *path,
+			 const struct pml_attach *probes, size_t n, uint32_t owner);
+size_t tracer__nlinks(const struct pml_tracer *t);
+
 /*
  * Attach n probes of an inlined-allocator program (PROG_INL_ENTER or
  * PROG_INL_EXIT) at file offsets offs[] of path with cookies[], as one
@@ -74,7 +82,6 @@ int tracer__set_inl(struct pml_tracer *t, uint32_t cookie, const struct pml_inl_
 
 /* Destroy every link of owner. */
 void tracer__detach(struct pml_tracer *t, uint32_t owner);
-size_t tracer__nlinks(const struct pml_tracer *t);
 
 /* Call cb for every entry of `outstanding`. Returns 0, -errno, or cb's
  * non-zero value. */
