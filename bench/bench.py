@@ -15,14 +15,9 @@ subtracted, in attach mode the tool only sees the loop. Every row of a table
 is divided by the same event count, so count-only (which counts probe hits)
 and tracemalloc rows compare per allocation or free too.
 
-CPython 3.12 and Debian's python3.11 run every mode; 3.8 and 3.13 skip the
-two entry-probe modes, whose probe plan (`pymemleak -v`) is the same on every
-pyenv build, to keep `make bench` near six minutes: each pymemleak run also
-costs seconds of probe detach. BENCH_FULL=1 runs them too.
-
-Environment: BENCH_ITERS (loop iterations, default 20000), BENCH_REPS
-(default 3), BENCH_ONLY (comma-separated substrings of setup names),
-BENCH_FULL=1 (every mode on every interpreter).
+Environment: BENCH_ITERS (loop iterations, default 20000: the whole bench
+then takes about five minutes), BENCH_REPS (default 3), BENCH_ONLY
+(comma-separated substrings of setup names).
 This is a report: timings are never asserted. Exit status 1 only when a run
 crashed or produced no result.
 """
@@ -48,7 +43,6 @@ OUT = os.path.join(ROOT, "bench", "out")
 ITERS = int(os.environ.get("BENCH_ITERS", "20000"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
-FULL_SET = os.environ.get("BENCH_FULL", "") not in ("", "0")
 PLAIN_SAMPLES = 3
 RUN_TIMEOUT = 600
 
@@ -107,11 +101,8 @@ def setups():
             skipped.append("pyenv CPython 3.%d: not installed" % minor)
             continue
         ver, exe = py
-        modes = [NONE, COUNT, ENTRY, PLACED, FULL, TM1, TM16]
-        if minor != 12 and not FULL_SET:
-            modes = [NONE, PLACED, FULL, TM1, TM16]
         found.append(("pyenv-" + ver, "CPython %s (pyenv, shared libpython), launch mode" % ver,
-                      exe, "launch", modes))
+                      exe, "launch", [NONE, COUNT, ENTRY, PLACED, FULL, TM1, TM16]))
     deb = "/usr/bin/python3.11"
     if os.access(deb, os.X_OK):
         found.append(("debian-3.11-launch",
@@ -404,8 +395,10 @@ def table(setup, res):
             row += " %11s" % fmt_ratio(t, med.get("none"))
             own = med.get("none") if key.startswith(("tm", "none")) else base
         # One denominator for every row: the loop's events as pymemleak saw them,
-        # so rows compare per allocation or free, whatever each mode counts.
-        ev = events_of(res[key]) if kind == "attach" and key != "count" else loop_ev
+        # so rows compare per allocation or free, whatever each mode counts. In
+        # attach mode each row has its own (count-only: its probe hits), since
+        # there the modes do not probe the same sites.
+        ev = events_of(res[key]) if kind == "attach" else loop_ev
         if key not in ("none", "none-malloc") and ev and ev[2] > 0 and t is not None and own:
             row += " %9.2f" % ((t - own) * 1e6 / ev[2])
         else:
@@ -415,6 +408,9 @@ def table(setup, res):
         elif kind == "attach" and ev and isinstance(how, list):
             row += "  %-9s %9d %9d" % (ev[3], ev[0], ev[1])
         lines.append(row.rstrip())
+    if kind == "attach":
+        lines.append("  (count-only probes the allocator's function entries only, not the inlined "
+                     "sites: its us/event is per probe hit)")
     if kind == "debian":
         lines.append("  (pymemleak rows trace PYTHONMALLOC=malloc: slowdown is theirs; no tracing "
                      "and tracemalloc rows run on pymalloc: vs pymalloc is theirs)")
@@ -452,13 +448,16 @@ def main():
             "loop = the timed hot loop only (median); spread = (max - min) / median; "
             "slowdown = loop / untraced loop;",
             "us/event = (loop - untraced loop) / (allocations + frees pymemleak saw in the "
-            "loop), the same denominator for every row of a table"]
-    body = []
+            "loop), the same denominator for every row of a launch-mode table"]
+    body, raw = [], {}
     for setup in found:
         log("%s: %s" % (setup[0], setup[1]))
         res = bench_setup(setup)
+        raw[setup[0]] = res
         body += [""] + table(setup, res)
     body += ["", "total bench time %.0f s" % (time.time() - start)]
+    with open(os.path.join(OUT, "runs.json"), "w") as f:
+        json.dump(raw, f, indent=1)
     if failures:
         body += ["", "FAILED runs (%d):" % len(failures)] + ["  " + f for f in failures]
     text = "\n".join(head + [("SKIP " + s) for s in skipped] + body) + "\n"

@@ -47,11 +47,11 @@ def stop_requested():
     return True
 
 
-def done(**fields):
-    """Report the expected numbers, then stay alive until told (attach mode):
-    the leak is still held while the tool takes its final report."""
+def done(wait=True, **fields):
+    """Report the expected numbers, then stay alive until told (attach mode,
+    wait): the leak is still held while the tool takes its final report."""
     say("DONE " + " ".join("%s=%s" % kv for kv in sorted(fields.items())))
-    if not LAUNCH:
+    if wait and not LAUNCH:
         sys.stdin.readline()
     os._exit(0)
 

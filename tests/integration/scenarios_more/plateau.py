@@ -2,10 +2,11 @@
 """A bounded cache that fills fast and then stays flat, next to a slow
 steady leak from another line: a leak, not a cache, must rank first by growth.
 
-After "go": fill the cache (SLOTS blocks of CACHE_OBJ bytes, about 8 MB, in
-a second or two), print "PLATEAU", then every STEP seconds replace REPLACE
-cache entries (the cache churns inside its bound) and leak LEAK_PER blocks of
-LEAK_OBJ bytes (about 200 KB/s), until "stop" on stdin. Then
+After "go", every STEP seconds until "stop" on stdin: put FILL_PER entries
+of CACHE_OBJ bytes into the cache until its SLOTS are full (about 8 MB in a
+about 2 s; then "PLATEAU" is printed), REPLACE entries after that (the
+cache churns inside its bound), and leak LEAK_PER blocks of LEAK_OBJ bytes
+(about 200 KB/s) from another line. Then
 DONE cache_file= cache_line= cache_bytes= leak_file= leak_line= leak_bytes=
 (see mcommon.py for the protocol).
 """
@@ -20,7 +21,7 @@ REPLACE = int(os.environ.get("CACHE_REPLACE", "20"))
 LEAK_OBJ = int(os.environ.get("LEAK_OBJ", "1000"))
 LEAK_PER = int(os.environ.get("LEAK_PER", "10"))
 STEP = float(os.environ.get("STEP_S", "0.05"))
-FILL_PER = int(os.environ.get("FILL_PER", "100"))
+FILL_PER = int(os.environ.get("FILL_PER", "50"))
 
 
 def cache_put(cache, i):
@@ -35,23 +36,19 @@ def leak(kept, n):
 def main():
     cache_line = mcommon.marker_line(__file__, "CACHE")
     leak_line = mcommon.marker_line(__file__, "LEAK")
-    idx = tuple((k * 7919) % SLOTS for k in range(SLOTS))
     mcommon.ready()
     cache = [None] * SLOTS
     kept = []
-    i = 0
-    while i < SLOTS:
-        for _ in range(FILL_PER):
-            if i < SLOTS:
-                cache_put(cache, i)
-                i += 1
-        time.sleep(STEP)
-    mcommon.say("PLATEAU")
     k = 0
+    plateau = False
     while not mcommon.stop_requested():
-        for _ in range(REPLACE):
-            cache_put(cache, idx[k % SLOTS])
+        # Filling and churning go through the same call sites: one stack.
+        for _ in range(FILL_PER if k < SLOTS else REPLACE):
+            cache_put(cache, k)
             k += 1
+        if k >= SLOTS and not plateau:
+            plateau = True
+            mcommon.say("PLATEAU")
         leak(kept, LEAK_PER)
         time.sleep(STEP)
     mcommon.done(cache_file=cache_put.__code__.co_filename, cache_line=cache_line,
