@@ -75,7 +75,8 @@ static long py_walk_step(__u64 index, void *data)
 		return 1;
 	if (off->frame_owner != PML_NO_FIELD) {
 		owner = 0;
-		if (bpf_probe_read_user(&owner, sizeof(owner), (void *)(w->frame + off->frame_owner))) {
+		if (bpf_probe_read_user(&owner, sizeof(owner),
+					(void *)(w->frame + off->frame_owner))) {
 			st->flags |= PML_STACK_READ_FAULT;
 			return 1;
 		}

@@ -24,33 +24,33 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Knobs set by userspace before load. */
-const volatile __u32 epoch_shift = 32;	/* epoch = ktime >> epoch_shift */
+const volatile __u32 epoch_shift = 32; /* epoch = ktime >> epoch_shift */
 const volatile __u32 max_depth = PML_MAX_FRAMES;
-const volatile bool watch_exec = false;	/* --all: report every exec */
+const volatile bool watch_exec = false; /* --all: report every exec */
 
 enum alloc_kind {
 	KIND_MALLOC = 0,
 	KIND_REALLOC,
-	KIND_MEMPTR,	/* posix_memalign: result stored through a pointer */
+	KIND_MEMPTR, /* posix_memalign: result stored through a pointer */
 };
 
 /* Per-thread state between an entry probe and its return probe. */
 struct thread_state {
 	__u64 size;
-	__u64 old_addr;		/* realloc: block being resized */
-	__u64 memptr;		/* posix_memalign: where the result goes */
+	__u64 old_addr; /* realloc: block being resized */
+	__u64 memptr;	/* posix_memalign: where the result goes */
 	__u64 stack_id;
-	__u64 last_free;	/* last address this thread freed (nested frees) */
-	__u64 entry_sp;		/* stack pointer at the outermost entry */
+	__u64 last_free; /* last address this thread freed (nested frees) */
+	__u64 entry_sp;	 /* stack pointer at the outermost entry */
 	/* A pending inlined-allocator site (static LTO builds). */
 	__u64 inl_sp;
 	__u64 inl_size;
 	__u64 inl_old;
 	__u64 inl_stack;
-	__u32 inl_site;		/* cookie of the entry, 0: none */
+	__u32 inl_site; /* cookie of the entry, 0: none */
 	__u32 inl_kind;
-	struct pml_alloc old;	/* realloc: record of old_addr, if tracked */
-	__u32 depth;		/* nesting of probed allocator calls */
+	struct pml_alloc old; /* realloc: record of old_addr, if tracked */
+	__u32 depth;	      /* nesting of probed allocator calls */
 	__u32 kind;
 	__u32 layer;
 	__u32 old_found;
@@ -58,21 +58,21 @@ struct thread_state {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);	/* resized by userspace */
+	__uint(max_entries, 1024); /* resized by userspace */
 	__type(key, __u32);
 	__type(value, struct pml_proc);
 } procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);	/* --max-allocs */
+	__uint(max_entries, 1 << 20); /* --max-allocs */
 	__type(key, struct pml_alloc_key);
 	__type(value, struct pml_alloc);
 } allocs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 16);	/* --max-stacks x epochs */
+	__uint(max_entries, 1 << 16); /* --max-stacks x epochs */
 	__type(key, struct pml_outstanding_key);
 	__type(value, struct pml_outstanding);
 } outstanding SEC(".maps");
@@ -81,7 +81,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 16);	/* --max-stacks */
+	__uint(max_entries, 1 << 16); /* --max-stacks */
 	__type(key, struct pml_stack_key);
 	__type(value, struct pml_stack);
 } stacks SEC(".maps");
@@ -101,7 +101,7 @@ struct pml_stats {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 1024);	/* resized with procs */
+	__uint(max_entries, 1024); /* resized with procs */
 	__type(key, __u32);
 	__type(value, struct pml_stats);
 } stats SEC(".maps");
@@ -116,7 +116,7 @@ struct {
 /* New stacks (symbolized while their code objects live) and execs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);	/* bursts of new stacks at start-up */
+	__uint(max_entries, 4 * 1024 * 1024); /* bursts of new stacks at start-up */
 } events SEC(".maps");
 
 /* Scratch space for building a stack: too large for the BPF stack. */
@@ -132,15 +132,14 @@ static __always_inline void stat_inc(__u32 tgid, __u32 idx)
 	struct pml_stats *st = bpf_map_lookup_elem(&stats, &tgid);
 
 	if (st && idx < STAT__MAX)
-		st->v[idx] += 1;	/* per-CPU value: no atomic needed */
+		st->v[idx] += 1; /* per-CPU value: no atomic needed */
 }
 
 static __always_inline struct thread_state *thread_get(bool create)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	return bpf_task_storage_get(&threads, task, 0,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	return bpf_task_storage_get(&threads, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 /* 64-bit mix (splitmix64 finalizer) for interning stacks. */
@@ -296,8 +295,9 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	__sync_fetch_and_add(&o->bytes, (__s64)size);
 	__sync_fetch_and_add(&o->count, 1);
 	stat_inc(tgid, STAT_ALLOCS);
-	stat_inc(tgid, outer ? STAT_INL_ALLOCS
-			     : layer == LAYER_RAW ? STAT_RAW_ALLOCS : STAT_OBJ_ALLOCS);
+	stat_inc(tgid, outer		    ? STAT_INL_ALLOCS
+		       : layer == LAYER_RAW ? STAT_RAW_ALLOCS
+					    : STAT_OBJ_ALLOCS);
 }
 
 /*
@@ -409,7 +409,7 @@ int BPF_KRETPROBE(alloc_exit, __u64 ret)
 			stat_inc(tgid, STAT_UNKNOWN_FREE);
 		}
 		if (!addr)
-			return 0;	/* realloc(p, 0) freed p */
+			return 0; /* realloc(p, 0) freed p */
 	}
 
 	if (!addr) {
@@ -512,7 +512,7 @@ int inl_enter(struct pt_regs *ctx)
 		return 0;
 	if (read_bloc(ctx, &cfg->loc[0], &a))
 		return 0;
-	if (cfg->kind == 3)	/* free(ptr) */
+	if (cfg->kind == 3) /* free(ptr) */
 		return free_common(ctx, a);
 	if (cfg->kind != 0 && read_bloc(ctx, &cfg->loc[1], &b))
 		return 0;
@@ -570,7 +570,7 @@ int inl_exit(struct pt_regs *ctx)
 		return 0;
 	t->inl_site = 0;
 	if (cfg->loc[0].kind == PML_BLOC_NONE || read_bloc(ctx, &cfg->loc[0], &res))
-		return 0;	/* a path that only cancels */
+		return 0; /* a path that only cancels */
 	if (!res) {
 		stat_inc(tgid, STAT_ALLOC_FAILED);
 		return 0;

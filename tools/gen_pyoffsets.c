@@ -46,19 +46,18 @@ _Static_assert(MEMBER_SIZE(PyThreadState, thread_id) == 8, "thread_id is 8 bytes
 _Static_assert(MEMBER_SIZE(PyObject, ob_type) == 8, "pointers are 8 bytes");
 _Static_assert(MEMBER_SIZE(PyASCIIObject, state) == 4, "unicode state is one 32-bit word");
 /* The state word follows the hash: what readers without headers assume. */
-_Static_assert(offsetof(PyASCIIObject, state) ==
-		       offsetof(PyASCIIObject, hash) + sizeof(Py_hash_t),
+_Static_assert(offsetof(PyASCIIObject, state) == offsetof(PyASCIIObject, hash) + sizeof(Py_hash_t),
 	       "unicode state follows hash");
 
 /* Mask of the bits a bitfield of the unicode state word occupies. */
-#define STATE_MASK(field, val)                                                                    \
-	({                                                                                        \
-		PyASCIIObject o_;                                                                 \
-		uint32_t w_;                                                                      \
-		memset(&o_, 0, sizeof(o_));                                                       \
-		o_.state.field = (val);                                                           \
-		memcpy(&w_, &o_.state, sizeof(w_));                                               \
-		w_;                                                                               \
+#define STATE_MASK(field, val)                      \
+	({                                          \
+		PyASCIIObject o_;                   \
+		uint32_t w_;                        \
+		memset(&o_, 0, sizeof(o_));         \
+		o_.state.field = (val);             \
+		memcpy(&w_, &o_.state, sizeof(w_)); \
+		w_;                                 \
 	})
 
 /* Bytes before the GC head for a type with exactly `flags`, measured with

@@ -9,11 +9,11 @@
 #include "caps.h"
 
 static const cap_value_t keep[] = {
-	CAP_BPF,		/* map reads, trims, deletes */
-	CAP_PERFMON,		/* uprobes for processes found later */
-	CAP_SYS_PTRACE,		/* reading target memory, /proc/PID/root */
-	CAP_DAC_READ_SEARCH,	/* binaries of other users and containers */
-	CAP_SYS_ADMIN,		/* only with new_attaches: must stay last */
+	CAP_BPF,	     /* map reads, trims, deletes */
+	CAP_PERFMON,	     /* uprobes for processes found later */
+	CAP_SYS_PTRACE,	     /* reading target memory, /proc/PID/root */
+	CAP_DAC_READ_SEARCH, /* binaries of other users and containers */
+	CAP_SYS_ADMIN,	     /* only with new_attaches: must stay last */
 };
 
 static bool has(cap_t c, cap_value_t v)

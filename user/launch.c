@@ -148,7 +148,8 @@ int launch__start(char *const argv[], const char *setenv_kv, pml_launch_ready_fn
 			if (in_syscall)
 				continue;
 			if (++stops > MAX_SYSCALL_STOPS) {
-				snprintf(err, errlen, "%s did not load a Python interpreter", argv[0]);
+				snprintf(err, errlen, "%s did not load a Python interpreter",
+					 argv[0]);
 				r = -ENOEXEC;
 				goto out_kill;
 			}

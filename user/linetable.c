@@ -202,9 +202,12 @@ int linetable__line(enum pml_lt_format fmt, const uint8_t *table, size_t len, in
 	if (!table && len)
 		return -EINVAL;
 	switch (fmt) {
-	case PML_LT_LNOTAB: return lnotab__line(table, len, firstlineno, offset);
-	case PML_LT_310: return lt310__line(table, len, firstlineno, offset);
-	case PML_LT_311: return lt311__line(table, len, firstlineno, offset);
+	case PML_LT_LNOTAB:
+		return lnotab__line(table, len, firstlineno, offset);
+	case PML_LT_310:
+		return lt310__line(table, len, firstlineno, offset);
+	case PML_LT_311:
+		return lt311__line(table, len, firstlineno, offset);
 	}
 	return -EINVAL;
 }

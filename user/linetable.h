@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 enum pml_lt_format {
-	PML_LT_LNOTAB = 0,	/* co_lnotab, CPython <= 3.9 */
-	PML_LT_310,		/* co_linetable, CPython 3.10 */
-	PML_LT_311,		/* location table, CPython 3.11+ */
+	PML_LT_LNOTAB = 0, /* co_lnotab, CPython <= 3.9 */
+	PML_LT_310,	   /* co_linetable, CPython 3.10 */
+	PML_LT_311,	   /* location table, CPython 3.11+ */
 };
 
 /*

@@ -174,7 +174,8 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if (!parse_seconds(optarg, 0.1, 1e7, &o.duration_s))
-				return bad("invalid duration '%s' (seconds, e.g. 30 or 0.5)", optarg);
+				return bad("invalid duration '%s' (seconds, e.g. 30 or 0.5)",
+					   optarg);
 			break;
 		case 'i':
 			if (!parse_seconds(optarg, 0.1, 1e7, &o.interval_s))
@@ -271,7 +272,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		if (strcmp(argv[optind - 1], "--"))
-			return bad("unexpected argument '%s' (a command goes after --)", argv[optind]);
+			return bad("unexpected argument '%s' (a command goes after --)",
+				   argv[optind]);
 		o.argv = &argv[optind];
 	} else if (optind > 0 && !strcmp(argv[optind - 1], "--")) {
 		return bad("no command after --%s", "");

@@ -8,7 +8,7 @@
 #include "natsym.h"
 #include "procmaps.h"
 
-#define NATSYM_PIDS 64
+#define NATSYM_PIDS  64
 #define NATSYM_ELVES 64
 
 struct pid_maps {
@@ -19,7 +19,7 @@ struct pid_maps {
 struct elf_entry {
 	char path[PML_PATH_MAX];
 	uint64_t inode;
-	struct pml_elf *elf;	/* NULL: could not be read (cached as such) */
+	struct pml_elf *elf; /* NULL: could not be read (cached as such) */
 	uint64_t first_vaddr;
 };
 
@@ -152,7 +152,8 @@ int natsym__format(struct pml_natsym *n, int pid, uint64_t ip, char *buf, size_t
 	mod = mod ? mod + 1 : m->path;
 	e = elf_of(n, pid, m);
 	if (!base || !e->elf) {
-		snprintf(buf, len, "%s+0x%llx", mod, (unsigned long long)(ip - m->start + m->offset));
+		snprintf(buf, len, "%s+0x%llx", mod,
+			 (unsigned long long)(ip - m->start + m->offset));
 		return 0;
 	}
 	vaddr = ip - base->start + e->first_vaddr;

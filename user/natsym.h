@@ -13,8 +13,8 @@
 
 struct pml_natsym;
 
-struct pml_natsym *natsym__new(void);	/* NULL with errno */
-void natsym__free(struct pml_natsym *n);	/* NULL-safe */
+struct pml_natsym *natsym__new(void);	 /* NULL with errno */
+void natsym__free(struct pml_natsym *n); /* NULL-safe */
 
 /* Format ip of pid into buf. Returns 0, or -errno with "0x<ip>" in buf. */
 int natsym__format(struct pml_natsym *n, int pid, uint64_t ip, char *buf, size_t len);

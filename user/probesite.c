@@ -13,8 +13,8 @@
 #include <string.h>
 
 #define PROBESITE_MAX_INSNS 8
-#define PROBESITE_MAX_ARGS 6
-#define X86_MAX_INSN_LEN 15
+#define PROBESITE_MAX_ARGS  6
+#define X86_MAX_INSN_LEN    15
 /* A candidate starts inside the window but may end past it. */
 #define PROBESITE_DECODE_MAX (PML_PROBESITE_WINDOW + X86_MAX_INSN_LEN - 1)
 
@@ -88,8 +88,8 @@ static bool insn_is_emulated(const cs_insn *insn)
 	case X86_INS_NOP:
 		return insn->size == 1 && op0 == 0x90 && x->rex == 0;
 	case X86_INS_JMP:
-		return x->rex == 0 && ((op0 == 0xeb && insn->size == 2) ||
-				       (op0 == 0xe9 && insn->size == 5));
+		return x->rex == 0 &&
+		       ((op0 == 0xeb && insn->size == 2) || (op0 == 0xe9 && insn->size == 5));
 	case X86_INS_CALL:
 		return x->rex == 0 && op0 == 0xe8 && insn->size == 5;
 	default:
@@ -152,7 +152,7 @@ static bool insn_may_write_memory(const cs_insn *insn)
 	switch (insn->id) {
 	case X86_INS_LEA:
 	case X86_INS_NOP:
-		return false;	/* address arithmetic only, no access */
+		return false; /* address arithmetic only, no access */
 	case X86_INS_CMP:
 	case X86_INS_TEST:
 	case X86_INS_BT:

@@ -18,10 +18,10 @@
 #define PML_PROBESITE_WINDOW 48
 
 struct pml_probesite {
-	uint32_t offset;	/* from the function start; 0 = the entry */
-	int emulated;		/* 1 if the chosen instruction is kernel-emulated */
-	char insn[48];		/* "push rbx", "je 0x1234", ... for -v */
-	char why[96];		/* why this site (or why the entry was kept) */
+	uint32_t offset; /* from the function start; 0 = the entry */
+	int emulated;	 /* 1 if the chosen instruction is kernel-emulated */
+	char insn[48];	 /* "push rbx", "je 0x1234", ... for -v */
+	char why[96];	 /* why this site (or why the entry was kept) */
 };
 
 /*

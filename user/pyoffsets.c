@@ -320,10 +320,10 @@ enum dbg_word {
 	DBG_COOKIE = 0,
 	DBG_VERSION,
 	DBG_FREE_THREADED,
-	DBG_RT_SIZE,		/* runtime_state */
+	DBG_RT_SIZE, /* runtime_state */
 	DBG_RT_FINALIZING,
 	DBG_RT_INTERPRETERS_HEAD,
-	DBG_IS_SIZE,		/* interpreter_state */
+	DBG_IS_SIZE, /* interpreter_state */
 	DBG_IS_ID,
 	DBG_IS_NEXT,
 	DBG_IS_THREADS_HEAD,
@@ -336,7 +336,7 @@ enum dbg_word {
 	DBG_IS_GIL_ENABLED,
 	DBG_IS_GIL_LOCKED,
 	DBG_IS_GIL_HOLDER,
-	DBG_TS_SIZE,		/* thread_state */
+	DBG_TS_SIZE, /* thread_state */
 	DBG_TS_PREV,
 	DBG_TS_NEXT,
 	DBG_TS_INTERP,
@@ -345,13 +345,13 @@ enum dbg_word {
 	DBG_TS_NATIVE_THREAD_ID,
 	DBG_TS_DATASTACK_CHUNK,
 	DBG_TS_STATUS,
-	DBG_IF_SIZE,		/* interpreter_frame */
+	DBG_IF_SIZE, /* interpreter_frame */
 	DBG_IF_PREVIOUS,
 	DBG_IF_EXECUTABLE,
 	DBG_IF_INSTR_PTR,
 	DBG_IF_LOCALSPLUS,
 	DBG_IF_OWNER,
-	DBG_CO_SIZE,		/* code_object */
+	DBG_CO_SIZE, /* code_object */
 	DBG_CO_FILENAME,
 	DBG_CO_NAME,
 	DBG_CO_QUALNAME,
@@ -361,34 +361,34 @@ enum dbg_word {
 	DBG_CO_LOCALSPLUSNAMES,
 	DBG_CO_LOCALSPLUSKINDS,
 	DBG_CO_CODE_ADAPTIVE,
-	DBG_OB_SIZE,		/* pyobject */
+	DBG_OB_SIZE, /* pyobject */
 	DBG_OB_TYPE,
-	DBG_TP_SIZE,		/* type_object */
+	DBG_TP_SIZE, /* type_object */
 	DBG_TP_NAME,
 	DBG_TP_REPR,
 	DBG_TP_FLAGS,
-	DBG_TUPLE_SIZE,		/* tuple_object */
+	DBG_TUPLE_SIZE, /* tuple_object */
 	DBG_TUPLE_OB_ITEM,
 	DBG_TUPLE_OB_SIZE,
-	DBG_LIST_SIZE,		/* list_object */
+	DBG_LIST_SIZE, /* list_object */
 	DBG_LIST_OB_ITEM,
 	DBG_LIST_OB_SIZE,
-	DBG_DICT_SIZE,		/* dict_object */
+	DBG_DICT_SIZE, /* dict_object */
 	DBG_DICT_MA_KEYS,
 	DBG_DICT_MA_VALUES,
-	DBG_FLOAT_SIZE,		/* float_object */
+	DBG_FLOAT_SIZE, /* float_object */
 	DBG_FLOAT_OB_FVAL,
-	DBG_LONG_SIZE,		/* long_object */
+	DBG_LONG_SIZE, /* long_object */
 	DBG_LONG_LV_TAG,
 	DBG_LONG_OB_DIGIT,
-	DBG_BYTES_SIZE,		/* bytes_object */
+	DBG_BYTES_SIZE, /* bytes_object */
 	DBG_BYTES_OB_SIZE,
 	DBG_BYTES_OB_SVAL,
-	DBG_STR_SIZE,		/* unicode_object */
+	DBG_STR_SIZE, /* unicode_object */
 	DBG_STR_STATE,
 	DBG_STR_LENGTH,
 	DBG_STR_ASCIIOBJECT_SIZE,
-	DBG_GC_SIZE,		/* gc */
+	DBG_GC_SIZE, /* gc */
 	DBG_GC_COLLECTING,
 	DBG__WORDS,
 };
@@ -400,7 +400,7 @@ _Static_assert(DBG__WORDS * 8 == PML_DEBUG_OFFSETS_SIZE, "_Py_DebugOffsets 3.13 
 
 struct dbg_image {
 	const uint8_t *buf;
-	bool bad;	/* set by the first offset that fails its check */
+	bool bad; /* set by the first offset that fails its check */
 };
 
 static uint64_t dbg__word(const struct dbg_image *img, enum dbg_word w)
@@ -481,8 +481,7 @@ int pyoffsets__from_debug_offsets(const uint8_t *buf, size_t len, struct pml_pyl
 		return -EINVAL;
 	l.walk.tstate_chain[2] = holder - gil;
 	l.walk.tstate_chain_len = 3;
-	l.walk.tstate_thread_id =
-		dbg__field(&img, DBG_TS_SIZE, DBG_TS_THREAD_ID, sizeof(uint64_t));
+	l.walk.tstate_thread_id = dbg__field(&img, DBG_TS_SIZE, DBG_TS_THREAD_ID, sizeof(uint64_t));
 
 	l.walk.frame_chain[0] =
 		dbg__field(&img, DBG_TS_SIZE, DBG_TS_CURRENT_FRAME, sizeof(uint64_t));
@@ -547,8 +546,7 @@ static void print__hex(FILE *f, const char *name, uint32_t v)
 	fprintf(f, IND1 ".%s = 0x%x,\n", name, v);
 }
 
-static void print__enum(FILE *f, const char *name, uint32_t v, const char *const *names,
-			size_t n)
+static void print__enum(FILE *f, const char *name, uint32_t v, const char *const *names, size_t n)
 {
 	if (v < n && names[v])
 		fprintf(f, IND1 ".%s = %s,\n", name, names[v]);

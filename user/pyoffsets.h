@@ -19,9 +19,9 @@
 /* How a captured frame's instruction word turns into a byte offset into
  * the code's bytecode (the argument of linetable__line). */
 enum pml_instr_kind {
-	PML_INSTR_LASTI_BYTES = 0,	/* 3.8, 3.9: f_lasti is a byte offset */
-	PML_INSTR_LASTI_UNITS,		/* 3.10: f_lasti counts 2-byte code units */
-	PML_INSTR_POINTER,		/* 3.11+: pointer into co_code_adaptive */
+	PML_INSTR_LASTI_BYTES = 0, /* 3.8, 3.9: f_lasti is a byte offset */
+	PML_INSTR_LASTI_UNITS,	   /* 3.10: f_lasti counts 2-byte code units */
+	PML_INSTR_POINTER,	   /* 3.11+: pointer into co_code_adaptive */
 };
 
 struct pml_pylayout {
@@ -31,38 +31,38 @@ struct pml_pylayout {
 	struct pml_pyoffsets walk;
 
 	/* Code objects (PyCodeObject). PML_NO_FIELD where absent. */
-	uint32_t code_filename;		/* PyObject * (str) */
-	uint32_t code_name;		/* PyObject * (str) */
-	uint32_t code_qualname;		/* 3.11+, else PML_NO_FIELD */
-	uint32_t code_firstlineno;	/* int */
-	uint32_t code_linetable;	/* co_lnotab (<=3.9) / co_linetable: PyObject * (bytes) */
-	uint32_t code_code_adaptive;	/* 3.11+: offset of the inline bytecode, else PML_NO_FIELD */
-	uint32_t lt_format;		/* enum pml_lt_format (user/linetable.h) */
-	uint32_t instr_kind;		/* enum pml_instr_kind */
+	uint32_t code_filename;	     /* PyObject * (str) */
+	uint32_t code_name;	     /* PyObject * (str) */
+	uint32_t code_qualname;	     /* 3.11+, else PML_NO_FIELD */
+	uint32_t code_firstlineno;   /* int */
+	uint32_t code_linetable;     /* co_lnotab (<=3.9) / co_linetable: PyObject * (bytes) */
+	uint32_t code_code_adaptive; /* 3.11+: offset of the inline bytecode, else PML_NO_FIELD */
+	uint32_t lt_format;	     /* enum pml_lt_format (user/linetable.h) */
+	uint32_t instr_kind;	     /* enum pml_instr_kind */
 
 	/* Objects and types. */
-	uint32_t ob_type;		/* PyObject.ob_type */
-	uint32_t tp_name;		/* PyTypeObject.tp_name (const char *) */
-	uint32_t tp_flags;		/* PyTypeObject.tp_flags (unsigned long) */
-	uint32_t tp_basicsize;		/* PyTypeObject.tp_basicsize */
-	uint32_t gc_head_size;		/* sizeof(PyGC_Head) */
-	uint32_t pre_header_size;	/* 3.11+: managed dict/values (3.11) or dict/weakref (3.12+)
+	uint32_t ob_type;	     /* PyObject.ob_type */
+	uint32_t tp_name;	     /* PyTypeObject.tp_name (const char *) */
+	uint32_t tp_flags;	     /* PyTypeObject.tp_flags (unsigned long) */
+	uint32_t tp_basicsize;	     /* PyTypeObject.tp_basicsize */
+	uint32_t gc_head_size;	     /* sizeof(PyGC_Head) */
+	uint32_t pre_header_size;    /* 3.11+: managed dict/values (3.11) or dict/weakref (3.12+)
 					 * words before the GC head, else 0 */
-	uint32_t tp_flags_gc;		/* Py_TPFLAGS_HAVE_GC: object has a GC head */
-	uint32_t tp_flags_preheader;	/* tp_flags bits meaning "has the pre-header", else 0 */
+	uint32_t tp_flags_gc;	     /* Py_TPFLAGS_HAVE_GC: object has a GC head */
+	uint32_t tp_flags_preheader; /* tp_flags bits meaning "has the pre-header", else 0 */
 
 	/* str (compact unicode) */
-	uint32_t unicode_length;	/* PyASCIIObject.length */
-	uint32_t unicode_state;		/* offset of the state bitfield word */
-	uint32_t unicode_ascii_size;	/* sizeof(PyASCIIObject): data of compact ascii follows */
-	uint32_t unicode_compact_size;	/* sizeof(PyCompactUnicodeObject): data of compact non-ascii */
-	uint32_t unicode_kind_mask;	/* state bits of `kind` (1, 2 or 4 bytes per code point) */
-	uint32_t unicode_compact_mask;	/* state bit `compact`: data follows the struct */
-	uint32_t unicode_ascii_mask;	/* state bit `ascii` */
+	uint32_t unicode_length;       /* PyASCIIObject.length */
+	uint32_t unicode_state;	       /* offset of the state bitfield word */
+	uint32_t unicode_ascii_size;   /* sizeof(PyASCIIObject): data of compact ascii follows */
+	uint32_t unicode_compact_size; /* sizeof(PyCompactUnicodeObject): data of compact non-ascii */
+	uint32_t unicode_kind_mask;    /* state bits of `kind` (1, 2 or 4 bytes per code point) */
+	uint32_t unicode_compact_mask; /* state bit `compact`: data follows the struct */
+	uint32_t unicode_ascii_mask;   /* state bit `ascii` */
 
 	/* bytes */
-	uint32_t bytes_size;		/* PyVarObject.ob_size */
-	uint32_t bytes_sval;		/* PyBytesObject.ob_sval */
+	uint32_t bytes_size; /* PyVarObject.ob_size */
+	uint32_t bytes_sval; /* PyBytesObject.ob_sval */
 };
 
 /* Layout of CPython major.minor, or NULL when unsupported (errno ENOTSUP). */

@@ -23,7 +23,7 @@ struct keyslot {
 
 struct keytab {
 	struct keyslot *slots;
-	size_t cap;		/* power of two, or 0 */
+	size_t cap; /* power of two, or 0 */
 	size_t len;
 };
 
@@ -37,14 +37,14 @@ struct stack_ent {
 	struct pml_stackinfo info;
 	struct pml_typecount *types;
 	size_t ntypes;
-	uint64_t first_seq;	/* snapshot of the series' first point */
-	uint64_t last_seq;	/* last snapshot in which the stack had a row */
+	uint64_t first_seq;		/* snapshot of the series' first point */
+	uint64_t last_seq;		/* last snapshot in which the stack had a row */
 	uint64_t bytes[PML_SERIES_MAX]; /* by snapshot % PML_SERIES_MAX */
 };
 
 struct pidseen {
 	uint32_t pid;
-	uint64_t first_seq;	/* first snapshot in which the pid had a row */
+	uint64_t first_seq; /* first snapshot in which the pid had a row */
 };
 
 struct pidtot {
@@ -55,8 +55,8 @@ struct pidtot {
 
 struct pml_agg {
 	uint64_t now_ns;
-	uint64_t nsnap;		/* agg__begin calls: the current snapshot is nsnap - 1 */
-	uint64_t t0_ns;		/* time of the first snapshot */
+	uint64_t nsnap;			/* agg__begin calls: the current snapshot is nsnap - 1 */
+	uint64_t t0_ns;			/* time of the first snapshot */
 	uint64_t times[PML_SERIES_MAX]; /* by snapshot % PML_SERIES_MAX */
 
 	struct pml_row *rows;
@@ -78,7 +78,7 @@ struct pml_agg {
 };
 
 #define KEYTAB_MIN_CAP 64
-#define NOT_FOUND SIZE_MAX
+#define NOT_FOUND      SIZE_MAX
 
 static uint64_t key_hash(uint32_t pid, uint64_t id)
 {
@@ -880,15 +880,15 @@ size_t report__utf8_seq(const char *str, size_t len)
 	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
 		n = 3;
 		if (s[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
+			lo = 0xa0; /* overlong */
 		else if (s[0] == 0xed)
-			hi = 0x9f;	/* surrogates */
+			hi = 0x9f; /* surrogates */
 	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
 		n = 4;
 		if (s[0] == 0xf0)
-			lo = 0x90;	/* overlong */
+			lo = 0x90; /* overlong */
 		else if (s[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
+			hi = 0x8f; /* above U+10FFFF */
 	} else {
 		return 0;
 	}
@@ -1048,7 +1048,7 @@ static void report__flags(FILE *out, uint32_t flags)
 }
 
 #define TYPES_SHOWN 5
-#define MIDDLE_DOT "\xc2\xb7"	/* U+00B7 in UTF-8 */
+#define MIDDLE_DOT  "\xc2\xb7" /* U+00B7 in UTF-8 */
 
 static void report__types(FILE *out, const struct pml_row *r)
 {
@@ -1201,11 +1201,11 @@ static void report__proc(FILE *out, const struct pml_agg *a, const struct pml_pr
 	fprintf(out, LABEL "%.1f s\n", "duration:", isfinite(duration_s) ? duration_s : 0.0);
 
 	agg__totals(a, p->pid, &bytes, &count);
-	fprintf(out, LABEL "%s (%llu bytes) in %llu allocations\n", "outstanding:",
-		report__bytes(bytes, human, sizeof(human)), (unsigned long long)bytes,
-		(unsigned long long)count);
-	fprintf(out, LABEL "%llu allocs, %llu frees\n", "seen:",
-		(unsigned long long)(p->nstats > STAT_ALLOCS ? p->stats[STAT_ALLOCS] : 0),
+	fprintf(out, LABEL "%s (%llu bytes) in %llu allocations\n",
+		"outstanding:", report__bytes(bytes, human, sizeof(human)),
+		(unsigned long long)bytes, (unsigned long long)count);
+	fprintf(out, LABEL "%llu allocs, %llu frees\n",
+		"seen:", (unsigned long long)(p->nstats > STAT_ALLOCS ? p->stats[STAT_ALLOCS] : 0),
 		(unsigned long long)(p->nstats > STAT_FREES ? p->stats[STAT_FREES] : 0));
 	report__losses(out, p, names);
 

@@ -18,15 +18,15 @@
 struct pml_pyframe {
 	char *file;
 	char *function;
-	int line;		/* 0 when unknown */
+	int line; /* 0 when unknown */
 };
 
 /* What a stack id means, as symbolized by userspace. */
 struct pml_stackinfo {
-	char *native;		/* "libpython3.12.so.1.0+0x1cfdb0 (PyList_New+0x40)" or NULL */
+	char *native;		    /* "libpython3.12.so.1.0+0x1cfdb0 (PyList_New+0x40)" or NULL */
 	struct pml_pyframe *frames; /* innermost first */
 	size_t nframes;
-	uint32_t flags;		/* PML_STACK_* from bpf/pymemleak.h */
+	uint32_t flags; /* PML_STACK_* from bpf/pymemleak.h */
 };
 
 /*
@@ -52,13 +52,13 @@ enum pml_sort {
  * a cache that filled and then stayed flat drops out once its ramp has left
  * the window, while a steady leak stays on top.
  */
-#define PML_SERIES_MAX 16
+#define PML_SERIES_MAX	  16
 #define PML_GROWTH_WINDOW 8
-#define PML_GROWTH_MIN 3
+#define PML_GROWTH_MIN	  3
 
 /* Objects of one type held by a stack (classified by the caller). */
 #define PML_TYPE_NAME_MAX 64
-#define PML_TYPES_MAX 32	/* kept per stack; the rest summed as "(other)" */
+#define PML_TYPES_MAX	  32 /* kept per stack; the rest summed as "(other)" */
 
 struct pml_typecount {
 	char name[PML_TYPE_NAME_MAX]; /* from the target: need not be NUL-terminated */
@@ -76,24 +76,24 @@ struct pml_point {
 struct pml_row {
 	uint32_t pid;
 	uint64_t stack_id;
-	uint64_t bytes;		/* outstanding, only allocations older than --older-than */
+	uint64_t bytes; /* outstanding, only allocations older than --older-than */
 	uint64_t count;
-	uint64_t oldest_ns;	/* start of the oldest epoch still holding memory */
+	uint64_t oldest_ns;		  /* start of the oldest epoch still holding memory */
 	const struct pml_stackinfo *info; /* NULL if never symbolized */
 	/* Filled by agg__rank and agg__rank_pid (see PML_GROWTH_WINDOW). */
 	unsigned int growth_points; /* points fitted; growth unknown below PML_GROWTH_MIN */
-	double growth_bps;	/* slope, bytes/s; 0 when unknown */
-	double growth_fit;	/* R^2 of the fit, 0..1; 0 when unknown */
-	double growth_score;	/* max(growth_bps, 0) * growth_fit: PML_SORT_GROWTH key */
+	double growth_bps;	    /* slope, bytes/s; 0 when unknown */
+	double growth_fit;	    /* R^2 of the fit, 0..1; 0 when unknown */
+	double growth_score;	    /* max(growth_bps, 0) * growth_fit: PML_SORT_GROWTH key */
 	const struct pml_typecount *types; /* by bytes descending, NULL if none set */
 	size_t ntypes;
-	bool types_sampled;	/* types estimated from a sample of the allocations */
+	bool types_sampled; /* types estimated from a sample of the allocations */
 };
 
 /* Coverage verdict of one process. */
 struct pml_coverage {
 	bool complete;
-	char reason[512];	/* why partial (or what complete rests on) */
+	char reason[512]; /* why partial (or what complete rests on) */
 };
 
 /*
@@ -104,20 +104,20 @@ struct pml_coverage {
 struct pml_procinfo {
 	uint32_t pid;
 	char cmdline[256];
-	char python[16];	/* "3.12.1" */
-	char build[64];		/* "shared libpython (symtab)", ... */
-	char probes[512];	/* human description of probes and placement */
+	char python[16];  /* "3.12.1" */
+	char build[64];	  /* "shared libpython (symtab)", ... */
+	char probes[512]; /* human description of probes and placement */
 	bool exited;
 	struct pml_coverage cov;
 	uint64_t stats[PML_STAT_NAMES_MAX]; /* summed STAT_* counters (global) */
-	size_t nstats;		/* stats[] used, indexed by STAT_* */
-	uint64_t sym_failures;	/* symbolization failures */
+	size_t nstats;			    /* stats[] used, indexed by STAT_* */
+	uint64_t sym_failures;		    /* symbolization failures */
 };
 
 struct pml_agg;
 
-struct pml_agg *agg__new(void);		/* NULL with errno on failure */
-void agg__free(struct pml_agg *a);	/* NULL-safe */
+struct pml_agg *agg__new(void);	   /* NULL with errno on failure */
+void agg__free(struct pml_agg *a); /* NULL-safe */
 
 /* Start a new snapshot at monotonic time now_ns (drops the previous rows,
  * keeps stack infos, types and series; forgets series that have been empty
@@ -180,8 +180,8 @@ enum pml_sort agg__pid_sort(const struct pml_agg *a, uint32_t pid, enum pml_sort
  * The series of (pid, stack_id), oldest first: its last min(max,
  * available) points, at most PML_SERIES_MAX. Returns the number written.
  */
-size_t agg__series(const struct pml_agg *a, uint32_t pid, uint64_t stack_id,
-		   struct pml_point *pts, size_t max);
+size_t agg__series(const struct pml_agg *a, uint32_t pid, uint64_t stack_id, struct pml_point *pts,
+		   size_t max);
 
 /*
  * Rank the current snapshot: rows sorted by `sort` (resolved as

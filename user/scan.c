@@ -173,7 +173,7 @@ bool scan__pid_maybe_python(int pid)
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	if (n <= 0)
-		return false;	/* kernel thread, gone, or not ours to read */
+		return false; /* kernel thread, gone, or not ours to read */
 	exe[n] = '\0';
 	if (basename_is_python(exe, n))
 		return true;

@@ -31,28 +31,28 @@
 #include "target.h"
 #include "tracer.h"
 
-#define TICK_MS 200
-#define EPOCH_SHIFT 30		/* ~1.07 s epochs: the age resolution */
-#define SCAN_EVERY_NS 1000000000ull /* --all: rescan /proc at least this often */
-#define EXEC_RECHECK_NS 3000000000ull /* --all: watch a fresh exec this long */
-#define LINGER_SNAPSHOTS 3	/* --all: keep an ended process's figures this many intervals */
-#define ENDED_KEEP 64		/* --all: ended processes remembered after their data is freed */
+#define TICK_MS		 200
+#define EPOCH_SHIFT	 30	       /* ~1.07 s epochs: the age resolution */
+#define SCAN_EVERY_NS	 1000000000ull /* --all: rescan /proc at least this often */
+#define EXEC_RECHECK_NS	 3000000000ull /* --all: watch a fresh exec this long */
+#define LINGER_SNAPSHOTS 3  /* --all: keep an ended process's figures this many intervals */
+#define ENDED_KEEP	 64 /* --all: ended processes remembered after their data is freed */
 
 enum tgt_state {
 	T_LIVE = 0,
-	T_EXITED,	/* the process is gone */
-	T_EXECED,	/* it replaced its image: what we traced is gone */
+	T_EXITED, /* the process is gone */
+	T_EXECED, /* it replaced its image: what we traced is gone */
 };
 
 struct tgt {
 	struct pml_target t;
-	uint64_t starttime;	/* (pid, starttime) is the identity: pids are reused */
+	uint64_t starttime; /* (pid, starttime) is the identity: pids are reused */
 	int pidfd;
 	enum tgt_state state;
 	bool launched;
-	bool purged;		/* maps, symbols and rows freed; only the summary is left */
+	bool purged; /* maps, symbols and rows freed; only the summary is left */
 	double end_s;
-	unsigned int linger;	/* snapshots since it ended */
+	unsigned int linger; /* snapshots since it ended */
 	uint64_t last_bytes, last_count;
 };
 
@@ -91,15 +91,15 @@ struct session {
 	regex_t match;
 	bool has_match;
 	uint64_t next_scan;
-	uint64_t over_limit;	/* Python processes not traced: --max-procs */
-	uint32_t next_cookie;	/* keys of the BPF `inl` map */
+	uint64_t over_limit;  /* Python processes not traced: --max-procs */
+	uint32_t next_cookie; /* keys of the BPF `inl` map */
 	FILE *json, *folded, *svg, *speedscope;
 	uint64_t start_ns;
 	int sigfd;
 	bool attached;
-	bool env_malloc;	/* launched with PYTHONMALLOC=malloc by us */
+	bool env_malloc; /* launched with PYTHONMALLOC=malloc by us */
 	bool export_failed;
-	bool kernel_err;	/* the last attach failed in the kernel, not the target */
+	bool kernel_err; /* the last attach failed in the kernel, not the target */
 };
 
 static void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -142,7 +142,8 @@ static FILE *open_output(const char *path, bool force)
 		if (errno == EEXIST)
 			p_err("cannot write %s: file exists (use --force to overwrite)", path);
 		else if (errno == ELOOP)
-			p_err("cannot write %s: it is a symbolic link (refusing to follow it)", path);
+			p_err("cannot write %s: it is a symbolic link (refusing to follow it)",
+			      path);
 		else
 			p_err("cannot write %s: %s", path, strerror(errno));
 		return NULL;
@@ -279,7 +280,8 @@ static int attach_inlined(struct session *s, struct tgt *g, int pid, char *why, 
 		if (err) {
 			snprintf(why, whylen,
 				 "uprobe_multi link on %zu inlined allocator sites failed: %s "
-				 "(needs Linux 6.6+)", n[k], strerror(-err));
+				 "(needs Linux 6.6+)",
+				 n[k], strerror(-err));
 			goto out;
 		}
 	}
@@ -312,7 +314,7 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 		if (stat(t->pybin_open, &st))
 			return -errno;
 		if (shared_attached(s, &st))
-			share = false;	/* done before: attach only libc below */
+			share = false; /* done before: attach only libc below */
 	}
 	/* One batch per binary: the interpreter's probes, then libc's. */
 	for (lib = 0; lib < 2; lib++) {
@@ -339,10 +341,12 @@ static int attach_plan(struct session *s, struct tgt *g, char *why, size_t whyle
 		err = tracer__attach_batch(s->tr, per_pid ? t->pid : -1, path, batch, n,
 					   per_pid ? (uint32_t)t->pid : 0);
 		if (err) {
-			snprintf(why, whylen, "uprobes in %.200s failed: %s%s", path, strerror(-err),
+			snprintf(why, whylen, "uprobes in %.200s failed: %s%s", path,
+				 strerror(-err),
 				 err == -EPERM || err == -EACCES
 					 ? " (needs CAP_BPF and CAP_PERFMON)"
-					 : err == -EINVAL ? " (uprobe_multi links need Linux 6.6+)" : "");
+				 : err == -EINVAL ? " (uprobe_multi links need Linux 6.6+)"
+						  : "");
 			tracer__detach(s->tr, t->pid);
 			return err;
 		}
@@ -419,7 +423,7 @@ static int launch_ready(pid_t pid, void *ctx, char *err, size_t errlen)
 	r = target__inspect(pid, &to, &probe, err, errlen);
 	target__release(&probe);
 	if (r == -ENOEXEC || r == -ENOENT || r == -ESRCH)
-		return -EAGAIN;	/* not (yet) the interpreter, or libc not mapped yet */
+		return -EAGAIN; /* not (yet) the interpreter, or libc not mapped yet */
 	if (r)
 		return r;
 	r = attach_target(lc->s, lc->g, pid, why, sizeof(why));
@@ -577,7 +581,8 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 			 g->t.allocator == PML_ALLOC_MALLOC ? "no"
 			 : g->t.internal_obj		    ? "pymalloc internal"
 							    : "public",
-			 emu, s->env_malloc && g->launched ? "; started with PYTHONMALLOC=malloc" : "");
+			 emu,
+			 s->env_malloc && g->launched ? "; started with PYTHONMALLOC=malloc" : "");
 		p->exited = g->state != T_LIVE;
 		p->cov.complete = g->t.complete;
 		snprintf(p->cov.reason, sizeof(p->cov.reason), "%s", g->t.coverage);
@@ -592,8 +597,8 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 				 100.0 * stats[STAT_REPLACED] / stats[STAT_ALLOCS]);
 			if (p->cov.complete) {
 				p->cov.complete = false;
-				snprintf(p->cov.reason, sizeof(p->cov.reason), "frees are being missed%s",
-					 measured);
+				snprintf(p->cov.reason, sizeof(p->cov.reason),
+					 "frees are being missed%s", measured);
 			} else {
 				size_t len = strlen(p->cov.reason);
 
@@ -626,9 +631,9 @@ static const char *const *stat_names(void)
 	return names;
 }
 
-#define TYPE_SAMPLES 64		/* blocks classified per stack */
-#define TYPE_SCAN_MAX (1u << 21)	/* live allocations looked at per report */
-#define TYPE_KINDS 16
+#define TYPE_SAMPLES  64	 /* blocks classified per stack */
+#define TYPE_SCAN_MAX (1u << 21) /* live allocations looked at per report */
+#define TYPE_KINDS    16
 
 /* Types seen in the sampled blocks of one ranked stack. */
 struct type_want {
@@ -645,7 +650,7 @@ struct type_scan {
 	struct session *s;
 	struct type_want *w;
 	size_t nw, nfull;
-	size_t *slot;		/* open addressing over w: index + 1, 0 empty */
+	size_t *slot; /* open addressing over w: index + 1, 0 empty */
 	size_t nslots;
 };
 
@@ -678,7 +683,7 @@ static void want_account(struct type_want *w, const char *name, uint64_t size)
 			break;
 	if (i == w->nt) {
 		if (w->nt == TYPE_KINDS)
-			i = TYPE_KINDS - 1;	/* the rest folds into the last kind */
+			i = TYPE_KINDS - 1; /* the rest folds into the last kind */
 		else
 			snprintf(w->t[w->nt++].name, sizeof(w->t[0].name), "%s", name);
 	}
@@ -699,7 +704,7 @@ static int on_live_alloc(const struct pml_alloc_key *k, const struct pml_alloc *
 	classify__block(ts->s->cl, k->pid, k->addr, v->size, name, sizeof(name));
 	want_account(w, name, v->size);
 	if (w->nsampled == TYPE_SAMPLES && ++ts->nfull == ts->nw)
-		return 1;	/* every stack has its sample */
+		return 1; /* every stack has its sample */
 	return 0;
 }
 
@@ -762,8 +767,8 @@ static void sample_types(struct session *s)
 		for (j = 0; j < w->nt && sampled; j++) {
 			w->t[j].bytes = (uint64_t)((double)w->stack_bytes * w->t[j].bytes /
 						   w->sampled_bytes);
-			w->t[j].count = (uint64_t)((double)w->stack_count * w->t[j].count /
-						   w->nsampled);
+			w->t[j].count =
+				(uint64_t)((double)w->stack_count * w->t[j].count / w->nsampled);
 		}
 		agg__set_types(s->agg, w->pid, w->stack_id, w->t, w->nt, sampled);
 	}
@@ -790,8 +795,8 @@ static void write_exports(struct session *s, const struct pml_procinfo *pi, size
 
 	if (s->json)
 		export_one(s, s->json, s->o->json_path,
-			   export_json__write(s->json, s->agg, pi, n, now, since_start(s), s->o->top,
-					      s->o->sort, stat_names()));
+			   export_json__write(s->json, s->agg, pi, n, now, since_start(s),
+					      s->o->top, s->o->sort, stat_names()));
 	if (s->folded)
 		export_one(s, s->folded, s->o->folded_path,
 			   export_folded__write(s->folded, s->agg, pi, n, pid_root));
@@ -945,7 +950,7 @@ static void add_pending(struct session *s, int pid)
 			return;
 		}
 	if (s->npend >= 4096)
-		return;	/* an exec storm: the periodic scan will catch up */
+		return; /* an exec storm: the periodic scan will catch up */
 	np = realloc(s->pend, (s->npend + 1) * sizeof(*np));
 	if (!np)
 		return;
@@ -979,7 +984,7 @@ static int consider(struct session *s, int pid, bool quiet_retry)
 	if (pid == getpid() || find_live(s, pid))
 		return 0;
 	if (scan__starttime(pid, &st))
-		return 0;	/* gone */
+		return 0; /* gone */
 	if (is_notpy(s, pid, st))
 		return 0;
 	if (!scan__pid_maybe_python(pid)) {
@@ -988,8 +993,7 @@ static int consider(struct session *s, int pid, bool quiet_retry)
 		return quiet_retry ? -EAGAIN : 0;
 	}
 	if (s->has_match) {
-		if (target__cmdline(pid, cmd, sizeof(cmd)) ||
-		    regexec(&s->match, cmd, 0, NULL, 0)) {
+		if (target__cmdline(pid, cmd, sizeof(cmd)) || regexec(&s->match, cmd, 0, NULL, 0)) {
 			remember_notpy(s, pid, st);
 			return 0;
 		}
@@ -1245,8 +1249,10 @@ int session__run(const struct pml_opts *o)
 		fprintf(stderr, "pymemleak: scanning the host for Python processes\n");
 		scan_host(&s);
 		s.next_scan = now_ns() + SCAN_EVERY_NS;
-		fprintf(stderr, "pymemleak: tracing %zu Python processes (and new ones as they "
-			"start); Ctrl-C to stop\n", live_count(&s));
+		fprintf(stderr,
+			"pymemleak: tracing %zu Python processes (and new ones as they "
+			"start); Ctrl-C to stop\n",
+			live_count(&s));
 	}
 	if (o->argv) {
 		struct tgt *g = &s.tg[s.n];

@@ -9,11 +9,11 @@
 #include "linetable.h"
 #include "symbolize.h"
 
-#define NAME_MAX_CHARS 1024	/* code points read of a name or file */
-#define TABLE_MAX (256u << 10)	/* line table bytes read at most */
-#define HDR_MAX 512		/* bytes of a code object header read */
-#define CACHE_MAX (1u << 16)	/* code objects cached, all processes */
-#define UNKNOWN "<unknown>"
+#define NAME_MAX_CHARS 1024	    /* code points read of a name or file */
+#define TABLE_MAX      (256u << 10) /* line table bytes read at most */
+#define HDR_MAX	       512	    /* bytes of a code object header read */
+#define CACHE_MAX      (1u << 16)   /* code objects cached, all processes */
+#define UNKNOWN	       "<unknown>"
 
 struct proc_entry {
 	int pid;
@@ -24,12 +24,12 @@ struct proc_entry {
 
 /* What one code object means, and the fingerprint it had when read. */
 struct code_entry {
-	int pid;		/* 0: free slot */
+	int pid; /* 0: free slot */
 	uint64_t code;
-	uint64_t fp[5];		/* filename, name, qualname, linetable pointers, firstlineno */
+	uint64_t fp[5]; /* filename, name, qualname, linetable pointers, firstlineno */
 	char *file;
 	char *name;
-	uint64_t tick;		/* symbolizer tick of the last validation */
+	uint64_t tick; /* symbolizer tick of the last validation */
 	int firstlineno;
 	uint8_t *table;
 	size_t tlen;
@@ -41,9 +41,9 @@ struct pml_symbolizer {
 	void *rd_ctx;
 	struct proc_entry *procs;
 	size_t nprocs, capprocs;
-	struct code_entry *cache;	/* open addressing, CACHE_MAX slots */
+	struct code_entry *cache; /* open addressing, CACHE_MAX slots */
 	size_t ncache;
-	uint64_t tick;			/* see symbolizer__tick() */
+	uint64_t tick; /* see symbolizer__tick() */
 };
 
 static int read_vm(int pid, uint64_t addr, void *buf, size_t len, void *ctx)
@@ -247,7 +247,7 @@ size_t symbolize__ucs_to_utf8(const uint8_t *data, size_t n, unsigned int kind, 
 			     (uint32_t)data[4 * i + 2] << 16 | (uint32_t)data[4 * i + 3] << 24;
 		}
 		if (!put_utf8(cp, out, outlen, &w))
-			break;	/* a prefix, never a character skipped */
+			break; /* a prefix, never a character skipped */
 	}
 	out[w] = '\0';
 	return w;
@@ -299,10 +299,11 @@ static char *read_str(struct pml_symbolizer *s, const struct proc_entry *p, uint
 		return NULL;
 	state = ld32(hdr, lay->unicode_state);
 	if (!lay->unicode_kind_mask || !(state & lay->unicode_compact_mask))
-		return NULL;	/* not compact: names and files always are */
-	kind = (state & lay->unicode_kind_mask) / (lay->unicode_kind_mask & -lay->unicode_kind_mask);
+		return NULL; /* not compact: names and files always are */
+	kind = (state & lay->unicode_kind_mask) /
+	       (lay->unicode_kind_mask & -lay->unicode_kind_mask);
 	dataoff = state & lay->unicode_ascii_mask ? lay->unicode_ascii_size
-						   : lay->unicode_compact_size;
+						  : lay->unicode_compact_size;
 	memcpy(&len, hdr + lay->unicode_length, sizeof(len));
 	if (len < 0 || (kind != 1 && kind != 2 && kind != 4))
 		return NULL;
@@ -479,8 +480,7 @@ int symbolizer__frames(struct pml_symbolizer *s, int pid, const struct pml_stack
 		line = 0;
 		if (c && c->table)
 			line = linetable__line(p->lay.lt_format, c->table, c->tlen, c->firstlineno,
-					       symbolize__instr_offset(&p->lay,
-								       st->frames[i].code,
+					       symbolize__instr_offset(&p->lay, st->frames[i].code,
 								       st->frames[i].instr));
 		if (!c || !c->ok || !c->table || line < 0)
 			p->failures++;

@@ -38,7 +38,7 @@ struct pml_symbolizer;
 struct pml_symbolizer *symbolizer__new(void);
 /* Reading through `rd` (tests, fuzzing). */
 struct pml_symbolizer *symbolizer__new_reader(pml_read_fn rd, void *ctx);
-void symbolizer__free(struct pml_symbolizer *s);	/* NULL-safe */
+void symbolizer__free(struct pml_symbolizer *s); /* NULL-safe */
 
 /*
  * Start symbolizing pid: picks the layout of major.minor (3.13+: from

@@ -22,7 +22,7 @@ struct probe_spec {
 	const char *symbol;
 	enum pml_prog prog;
 	bool ret;
-	int nargs;		/* argument registers the program reads */
+	int nargs; /* argument registers the program reads */
 	bool required;
 };
 
@@ -62,10 +62,14 @@ static const struct probe_spec raw_libc[] = {
 const char *target__allocator_name(enum pml_allocator a)
 {
 	switch (a) {
-	case PML_ALLOC_PYMALLOC: return "pymalloc";
-	case PML_ALLOC_MALLOC: return "malloc";
-	case PML_ALLOC_DEBUG: return "debug hooks";
-	case PML_ALLOC_MIMALLOC: return "mimalloc";
+	case PML_ALLOC_PYMALLOC:
+		return "pymalloc";
+	case PML_ALLOC_MALLOC:
+		return "malloc";
+	case PML_ALLOC_DEBUG:
+		return "debug hooks";
+	case PML_ALLOC_MIMALLOC:
+		return "mimalloc";
 	}
 	return "?";
 }
@@ -300,9 +304,9 @@ static int plan_probe(const struct pml_elf *e, const struct probe_spec *ps, uint
 	return elf__vaddr_to_offset(e, s.value + p->site, &p->offset);
 }
 
-static int plan_table(struct pml_target *t, const struct pml_elf *e,
-		      const struct probe_spec *tab, size_t n, uint32_t layer, int libc,
-		      const struct pml_target_opts *o, char *err, size_t errlen)
+static int plan_table(struct pml_target *t, const struct pml_elf *e, const struct probe_spec *tab,
+		      size_t n, uint32_t layer, int libc, const struct pml_target_opts *o,
+		      char *err, size_t errlen)
 {
 	size_t i;
 	int r;
@@ -400,7 +404,8 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 	} internal[PML_INL_KINDS] = {
 		[PML_INL_MALLOC] = { "_PyObject_Malloc (inlined build)", PROG_CTX_MALLOC, 2, true },
 		[PML_INL_CALLOC] = { "_PyObject_Calloc (inlined build)", PROG_CTX_CALLOC, 3, true },
-		[PML_INL_REALLOC] = { "_PyObject_Realloc (inlined build)", PROG_CTX_REALLOC, 3, true },
+		[PML_INL_REALLOC] = { "_PyObject_Realloc (inlined build)", PROG_CTX_REALLOC, 3,
+				      true },
 		[PML_INL_FREE] = { "_PyObject_Free (inlined build)", PROG_CTX_FREE, 2, false },
 	};
 	struct pml_inl_public pub[sizeof(pubs) / sizeof(pubs[0])];
@@ -435,10 +440,9 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 			continue;
 		if (t->nprobes == PML_MAX_PROBES)
 			return -E2BIG;
-		r = plan_at(e, internal[k].name, fns.addr[k], o->count_only ? PROG_COUNT
-									: internal[k].prog,
-			    internal[k].nargs, internal[k].ret && !o->count_only, o,
-			    &t->probes[t->nprobes]);
+		r = plan_at(e, internal[k].name, fns.addr[k],
+			    o->count_only ? PROG_COUNT : internal[k].prog, internal[k].nargs,
+			    internal[k].ret && !o->count_only, o, &t->probes[t->nprobes]);
 		if (r)
 			return r;
 		t->nprobes++;
@@ -512,7 +516,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 	t->pid = pid;
 	r = procmaps__read(pid, &maps);
 	if (r) {
-		snprintf(err, errlen, r == -ESRCH ? "no such process" : "cannot read its memory map: %s",
+		snprintf(err, errlen,
+			 r == -ESRCH ? "no such process" : "cannot read its memory map: %s",
 			 strerror(-r));
 		return r;
 	}
@@ -536,7 +541,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 		t->build = PML_BUILD_STATIC;
 	}
 	if (!py) {
-		snprintf(err, errlen, "no libpython or python executable mapped (is it a Python process?)");
+		snprintf(err, errlen,
+			 "no libpython or python executable mapped (is it a Python process?)");
 		r = -ENOEXEC;
 		goto out;
 	}
@@ -558,7 +564,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 		goto out;
 	}
 	if (elf__find_dynsym(e, "PyObject_Malloc", &s) && elf__find_sym(e, "PyObject_Malloc", &s)) {
-		snprintf(err, errlen, "%s does not contain a CPython interpreter (is it a Python process?)",
+		snprintf(err, errlen,
+			 "%s does not contain a CPython interpreter (is it a Python process?)",
 			 py->path);
 		r = -ENOEXEC;
 		goto out;
@@ -611,7 +618,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 	if (!libc)
 		libc = procmaps__find_lib(&maps, "libc-");
 	if (!libc) {
-		snprintf(err, errlen, "no glibc mapped (statically linked or a different C library)");
+		snprintf(err, errlen,
+			 "no glibc mapped (statically linked or a different C library)");
 		r = -ENOENT;
 		goto out;
 	}
@@ -667,17 +675,19 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 			 "pymalloc internals and libc probed: every allocation path");
 	} else if (t->build == PML_BUILD_STATIC && !t->symtab && t->inl_handled) {
 		t->complete = false;
-		snprintf(t->coverage, sizeof(t->coverage),
-			 "small objects: %zu of %zu inlined allocator sites probed (%.1f%%), the rest "
-			 "unseen; large objects and raw memory via libc: exact; launch with "
-			 "`pymemleak -- CMD` for complete coverage",
-			 t->inl_handled, t->inl_sites, 100.0 * t->inl_handled / t->inl_sites);
+		snprintf(
+			t->coverage, sizeof(t->coverage),
+			"small objects: %zu of %zu inlined allocator sites probed (%.1f%%), the rest "
+			"unseen; large objects and raw memory via libc: exact; launch with "
+			"`pymemleak -- CMD` for complete coverage",
+			t->inl_handled, t->inl_sites, 100.0 * t->inl_handled / t->inl_sites);
 	} else if (t->build == PML_BUILD_STATIC && !t->symtab) {
 		t->complete = false;
-		snprintf(t->coverage, sizeof(t->coverage),
-			 "allocator inlined into the static LTO binary: small objects bypass the probed "
-			 "symbols (large objects and raw memory via libc are exact); launch with "
-			 "`pymemleak -- CMD` for complete coverage");
+		snprintf(
+			t->coverage, sizeof(t->coverage),
+			"allocator inlined into the static LTO binary: small objects bypass the probed "
+			"symbols (large objects and raw memory via libc are exact); launch with "
+			"`pymemleak -- CMD` for complete coverage");
 	} else {
 		snprintf(t->coverage, sizeof(t->coverage),
 			 "public PyObject_*/PyMem_* and libc probed (%s)",
@@ -685,7 +695,8 @@ int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target 
 	}
 	if (o->count_only) {
 		t->complete = false;
-		snprintf(t->coverage, sizeof(t->coverage), "counting-only probes (benchmark floor)");
+		snprintf(t->coverage, sizeof(t->coverage),
+			 "counting-only probes (benchmark floor)");
 	}
 	r = 0;
 out:

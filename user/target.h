@@ -18,12 +18,12 @@
 #define PML_MAX_PROBES 32
 
 enum pml_build {
-	PML_BUILD_SHARED = 0,	/* libpython3.X.so mapped by the executable */
-	PML_BUILD_STATIC,	/* interpreter linked into the executable */
+	PML_BUILD_SHARED = 0, /* libpython3.X.so mapped by the executable */
+	PML_BUILD_STATIC,     /* interpreter linked into the executable */
 };
 
 enum pml_allocator {
-	PML_ALLOC_PYMALLOC = 0,	/* default */
+	PML_ALLOC_PYMALLOC = 0, /* default */
 	PML_ALLOC_MALLOC,	/* PYTHONMALLOC=malloc: every allocation is libc's */
 	PML_ALLOC_DEBUG,	/* PYTHONMALLOC=*debug: debug hooks wrap the allocator */
 	PML_ALLOC_MIMALLOC,	/* PYTHONMALLOC=mimalloc */
@@ -31,57 +31,57 @@ enum pml_allocator {
 
 struct pml_probe {
 	char symbol[64];
-	uint64_t sym_vaddr;	/* st_value */
-	uint64_t offset;	/* file offset of the probe site */
-	uint32_t site;		/* site - symbol start, bytes */
+	uint64_t sym_vaddr; /* st_value */
+	uint64_t offset;    /* file offset of the probe site */
+	uint32_t site;	    /* site - symbol start, bytes */
 	enum pml_prog prog;
-	bool ret;		/* with a return probe */
-	uint32_t layer;		/* enum pml_layer */
-	int libc;		/* 1: in libc, 0: in the interpreter binary */
-	bool emulated;		/* site is an instruction the kernel emulates */
+	bool ret;	/* with a return probe */
+	uint32_t layer; /* enum pml_layer */
+	int libc;	/* 1: in libc, 0: in the interpreter binary */
+	bool emulated;	/* site is an instruction the kernel emulates */
 	char insn[48];
 	char why[96];
 };
 
 /* One probe on an inlined allocator site (static LTO builds). */
 struct pml_inl_probe {
-	uint64_t offset;	/* file offset in the interpreter binary */
-	uint32_t site;		/* index of the site's entry probe in inl[] */
+	uint64_t offset; /* file offset in the interpreter binary */
+	uint32_t site;	 /* index of the site's entry probe in inl[] */
 	bool exit;
-	struct pml_inl_cfg cfg;	/* cfg.site is set at attach time (a cookie) */
+	struct pml_inl_cfg cfg; /* cfg.site is set at attach time (a cookie) */
 };
 
 struct pml_target {
 	int pid;
 	char cmdline[256];
-	char pybin[PML_PATH_MAX];	/* interpreter binary as the target names it */
-	char pybin_open[PML_PATH_MAX];	/* same, reachable from here (/proc/PID/root/...) */
+	char pybin[PML_PATH_MAX];      /* interpreter binary as the target names it */
+	char pybin_open[PML_PATH_MAX]; /* same, reachable from here (/proc/PID/root/...) */
 	char libc_open[PML_PATH_MAX];
 	int major, minor;
-	char version[16];		/* "3.12.1" or "3.10" */
+	char version[16]; /* "3.12.1" or "3.10" */
 	enum pml_build build;
-	bool symtab;			/* interpreter binary has a .symtab */
-	bool internal_obj;		/* _PyObject_* internals probed */
+	bool symtab;	   /* interpreter binary has a .symtab */
+	bool internal_obj; /* _PyObject_* internals probed */
 	enum pml_allocator allocator;
-	uint64_t runtime_addr;		/* _PyRuntime in the target, 0 if unknown */
-	uint64_t code_type;		/* &PyCode_Type in the target, 0 if unknown */
-	uint64_t str_type;		/* &PyUnicode_Type */
-	uint64_t bytes_type;		/* &PyBytes_Type */
-	uint64_t type_type;		/* &PyType_Type */
+	uint64_t runtime_addr; /* _PyRuntime in the target, 0 if unknown */
+	uint64_t code_type;    /* &PyCode_Type in the target, 0 if unknown */
+	uint64_t str_type;     /* &PyUnicode_Type */
+	uint64_t bytes_type;   /* &PyBytes_Type */
+	uint64_t type_type;    /* &PyType_Type */
 	char build_desc[96];
 	struct pml_probe probes[PML_MAX_PROBES];
 	size_t nprobes;
-	struct pml_inl_probe *inl;	/* inlined allocator sites probed, or NULL */
+	struct pml_inl_probe *inl; /* inlined allocator sites probed, or NULL */
 	size_t ninl;
-	size_t inl_sites, inl_handled;	/* guard sites found, and handled */
-	bool complete;			/* the plan sees every allocation */
-	char coverage[512];		/* why complete, or why partial */
+	size_t inl_sites, inl_handled; /* guard sites found, and handled */
+	bool complete;		       /* the plan sees every allocation */
+	char coverage[512];	       /* why complete, or why partial */
 };
 
 struct pml_target_opts {
-	bool count_only;	/* benchmark floor: counting probes at function entries */
-	bool no_placement;	/* probe at function entries (for comparison) */
-	bool no_inlined;	/* static LTO: do not probe the inlined allocator sites */
+	bool count_only;   /* benchmark floor: counting probes at function entries */
+	bool no_placement; /* probe at function entries (for comparison) */
+	bool no_inlined;   /* static LTO: do not probe the inlined allocator sites */
 };
 
 /*

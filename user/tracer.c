@@ -13,14 +13,14 @@
 #include "tracer.h"
 
 struct owned_link {
-	struct bpf_link *link;	/* perf-event uprobes, through libbpf */
-	int fd;			/* uprobe_multi links, made here; -1 if none */
+	struct bpf_link *link; /* perf-event uprobes, through libbpf */
+	int fd;		       /* uprobe_multi links, made here; -1 if none */
 	uint32_t owner;
 };
 
 /* Not in Debian 12's libbpf (1.1) nor its UAPI headers; kernel 6.6+. */
 #define PML_BPF_TRACE_UPROBE_MULTI 48
-#define PML_BPF_LINK_CREATE 28
+#define PML_BPF_LINK_CREATE	   28
 
 /* The part of union bpf_attr that BPF_LINK_CREATE of a uprobe_multi link reads. */
 struct uprobe_multi_attr {
@@ -35,7 +35,7 @@ struct uprobe_multi_attr {
 	uint32_t cnt;
 	uint32_t multi_flags;
 	uint32_t pid;
-	uint32_t pad[13];	/* the rest of union bpf_attr: zero */
+	uint32_t pad[13]; /* the rest of union bpf_attr: zero */
 };
 
 struct pml_tracer {
@@ -81,9 +81,12 @@ const char *tracer__stat_name(unsigned int i)
 static struct bpf_program *prog_of(struct pml_tracer *t, enum pml_prog p)
 {
 	switch (p) {
-	case PROG_INL_ENTER: return t->skel->progs.inl_enter;
-	case PROG_INL_EXIT: return t->skel->progs.inl_exit;
-	default: return NULL;
+	case PROG_INL_ENTER:
+		return t->skel->progs.inl_enter;
+	case PROG_INL_EXIT:
+		return t->skel->progs.inl_exit;
+	default:
+		return NULL;
 	}
 }
 
@@ -439,7 +442,7 @@ int tracer__drain(struct pml_tracer *t,
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &val))
-			continue;	/* deleted meanwhile */
+			continue; /* deleted meanwhile */
 		err = cb(&key, &val, ctx);
 		if (err)
 			return err;
@@ -448,14 +451,17 @@ int tracer__drain(struct pml_tracer *t,
 }
 
 long tracer__scan_allocs(struct pml_tracer *t, size_t max,
-			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx),
+			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v,
+				   void *ctx),
 			 void *ctx)
 {
-	enum { BATCH = 4096 };
+	enum {
+		BATCH = 4096
+	};
 	int fd = bpf_map__fd(t->skel->maps.allocs);
 	struct pml_alloc_key *keys;
 	struct pml_alloc *vals;
-	uint64_t in = 0, out = 0;	/* hash map batch token: a bucket index */
+	uint64_t in = 0, out = 0; /* hash map batch token: a bucket index */
 	bool first = true, done = false;
 	long seen = 0;
 	uint32_t n, i;
@@ -474,7 +480,7 @@ long tracer__scan_allocs(struct pml_tracer *t, size_t max,
 				err = -errno;
 				break;
 			}
-			done = true;	/* last batch: n entries are still valid */
+			done = true; /* last batch: n entries are still valid */
 		}
 		first = false;
 		in = out;
@@ -495,8 +501,7 @@ static bool key_is_empty_past(const void *key, int fd, void *ctx)
 	const struct pml_outstanding_key *k = key;
 	struct pml_outstanding val;
 
-	return k->epoch < *(uint32_t *)ctx && !bpf_map_lookup_elem(fd, k, &val) &&
-	       val.count == 0;
+	return k->epoch < *(uint32_t *)ctx && !bpf_map_lookup_elem(fd, k, &val) && val.count == 0;
 }
 
 size_t tracer__trim(struct pml_tracer *t, uint32_t before)
@@ -519,9 +524,8 @@ static bool stack_doomed(const void *key, int fd, void *ctx)
 	return gc->doomed(k->pid, k->stack_id, gc->ctx);
 }
 
-size_t tracer__gc_stacks(struct pml_tracer *t, bool (*doomed)(uint32_t pid, uint64_t stack_id,
-							      void *ctx),
-			 void *ctx)
+size_t tracer__gc_stacks(struct pml_tracer *t,
+			 bool (*doomed)(uint32_t pid, uint64_t stack_id, void *ctx), void *ctx)
 {
 	struct stack_gc gc = { .doomed = doomed, .ctx = ctx };
 

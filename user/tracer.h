@@ -25,34 +25,34 @@ enum pml_prog {
 	PROG_ALIGNED = PK_ALIGNED,
 	PROG_MEMPTR = PK_MEMPTR,
 	PROG_COUNT = PK_COUNT,
-	PROG_INL_ENTER,		/* inlined allocator site: guard branch (cookie: inl key) */
-	PROG_INL_EXIT,		/* inlined allocator site: join with the result */
+	PROG_INL_ENTER, /* inlined allocator site: guard branch (cookie: inl key) */
+	PROG_INL_EXIT,	/* inlined allocator site: join with the result */
 	PROG__MAX,
 };
 
 /* One function probe of a batch. */
 struct pml_attach {
-	enum pml_prog prog;	/* PROG_MALLOC .. PROG_COUNT */
-	uint64_t off;		/* file offset of the site */
-	bool ret;		/* also a return probe there */
-	uint32_t layer;		/* enum pml_layer */
+	enum pml_prog prog; /* PROG_MALLOC .. PROG_COUNT */
+	uint64_t off;	    /* file offset of the site */
+	bool ret;	    /* also a return probe there */
+	uint32_t layer;	    /* enum pml_layer */
 };
 
 struct pml_tracer_opts {
-	uint32_t max_allocs;	/* live allocations tracked */
-	uint32_t max_stacks;	/* distinct stacks */
+	uint32_t max_allocs;	  /* live allocations tracked */
+	uint32_t max_stacks;	  /* distinct stacks */
 	uint32_t max_outstanding; /* (stack, epoch) pairs */
 	uint32_t max_procs;
-	uint32_t max_depth;	/* Python frames per stack */
-	uint32_t epoch_shift;	/* epoch length = 1 << shift ns */
-	bool watch_exec;	/* report every exec on the host (--all) */
+	uint32_t max_depth;   /* Python frames per stack */
+	uint32_t epoch_shift; /* epoch length = 1 << shift ns */
+	bool watch_exec;      /* report every exec on the host (--all) */
 };
 
 struct pml_tracer;
 
 /* Open and load. NULL with errno set; *why gets a short reason. */
 struct pml_tracer *tracer__open(const struct pml_tracer_opts *o, char *why, size_t whylen);
-void tracer__destroy(struct pml_tracer *t);	/* NULL-safe; detaches everything */
+void tracer__destroy(struct pml_tracer *t); /* NULL-safe; detaches everything */
 
 int tracer__add_proc(struct pml_tracer *t, uint32_t pid, const struct pml_proc *p);
 /* Stop tracing pid and drop everything the maps hold for it. */
@@ -95,7 +95,8 @@ int tracer__drain(struct pml_tracer *t,
  * each; cb returning non-zero stops the walk. Returns entries seen or -errno.
  */
 long tracer__scan_allocs(struct pml_tracer *t, size_t max,
-			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx),
+			 int (*cb)(const struct pml_alloc_key *k, const struct pml_alloc *v,
+				   void *ctx),
 			 void *ctx);
 
 /* Delete `outstanding` entries of epochs before `before` whose count is 0:
@@ -108,9 +109,8 @@ size_t tracer__trim(struct pml_tracer *t, uint32_t before);
  * memory held and already symbolized: if one recurs, BPF interns it again).
  * Returns the number deleted.
  */
-size_t tracer__gc_stacks(struct pml_tracer *t, bool (*doomed)(uint32_t pid, uint64_t stack_id,
-							      void *ctx),
-			 void *ctx);
+size_t tracer__gc_stacks(struct pml_tracer *t,
+			 bool (*doomed)(uint32_t pid, uint64_t stack_id, void *ctx), void *ctx);
 
 /* Entries in `outstanding` and `allocs` now (for the occupancy report). */
 void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks);

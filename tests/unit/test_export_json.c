@@ -18,7 +18,7 @@
 #include "pymemleak.h"
 #include "report.h"
 
-#define SEC 1000000000ull
+#define SEC    1000000000ull
 #define PYTHON "/usr/bin/python3"
 
 static const char *const stat_names[STAT__MAX] = {
@@ -46,7 +46,11 @@ static const char *const stat_names[STAT__MAX] = {
 };
 
 /* Odd bytes a target may hold: quote, backslash, newline, \x01, é, ✓, \xff. */
-#define ODD "a\"b\\c\nd\x01" "\xc3\xa9\xe2\x9c\x93" "\xff" "z"
+#define ODD                    \
+	"a\"b\\c\nd\x01"       \
+	"\xc3\xa9\xe2\x9c\x93" \
+	"\xff"                 \
+	"z"
 #define ODD_JSON "\"a\\\"b\\\\c\\u000ad\\u0001\xc3\xa9\xe2\x9c\x93\\ufffdz\""
 
 static char *string_of(const char *s, size_t len)
@@ -168,27 +172,30 @@ static void export_json__write__report__golden_substrings(void **state)
 	assert_contains(j, "{\"version\":1,\"duration_s\":12.300,\"processes\":[{\"pid\":4242,"
 			   "\"cmdline\":" ODD_JSON ",\"python\":\"3.12.1\","
 			   "\"build\":\"shared libpython (symtab)\",\"exited\":false,");
-	assert_contains(j, "\"coverage\":{\"verdict\":\"partial\",\"reason\":\"static LTO build\","
-			   "\"allocs\":5000000000,\"frees\":877,\"lost\":{\"alloc_failed\":0,"
-			   "\"live_full\":12,\"outstanding_full\":0,\"stacks_full\":0,"
-			   "\"missed_entry\":0,\"unknown_free\":0,\"nested\":0,\"replaced\":0,"
-			   "\"threads_full\":0,\"stack_truncated\":0,\"stack_read_fault\":0,"
-			   "\"no_gil\":0,\"no_pystate\":0,\"raw_allocs\":0,\"obj_allocs\":4,\"stack_events_lost\":0,\"missed_returns\":0,\"inlined_unpaired\":0,\"inlined_site_allocs\":0,"
-			   "\"symbolization_failures\":2}},");
+	assert_contains(
+		j,
+		"\"coverage\":{\"verdict\":\"partial\",\"reason\":\"static LTO build\","
+		"\"allocs\":5000000000,\"frees\":877,\"lost\":{\"alloc_failed\":0,"
+		"\"live_full\":12,\"outstanding_full\":0,\"stacks_full\":0,"
+		"\"missed_entry\":0,\"unknown_free\":0,\"nested\":0,\"replaced\":0,"
+		"\"threads_full\":0,\"stack_truncated\":0,\"stack_read_fault\":0,"
+		"\"no_gil\":0,\"no_pystate\":0,\"raw_allocs\":0,\"obj_allocs\":4,\"stack_events_lost\":0,\"missed_returns\":0,\"inlined_unpaired\":0,\"inlined_site_allocs\":0,"
+		"\"symbolization_failures\":2}},");
 	/* 3 * (2^31 + 5) bytes */
 	/* one snapshot: ranked by bytes, growth unknown, one point */
 	assert_contains(j, "\"outstanding_bytes\":6442453107,\"outstanding_count\":6,"
 			   "\"ranking\":\"bytes\",\"stacks\":[");
-	assert_contains(j, "\"stacks\":[{\"bytes\":6442450959,\"count\":3,\"oldest_age_s\":12.000,"
-			   "\"native\":[\"libpython3.12.so.1.0+0x1cfdb0 (PyList_New+0x40)\"],"
-			   "\"flags\":[\"truncated\",\"no_gil\"],"
-			   "\"frames\":[{\"file\":\"app.py\",\"function\":\"leak\",\"line\":12},"
-			   "{\"file\":" ODD_JSON ",\"function\":\"<module>\",\"line\":0}],"
-			   "\"growth_bytes_per_s\":0.000,\"growth_fit\":0.000,"
-			   "\"series\":[[0.000,6442450959]],\"types\":[],\"types_sampled\":false},"
-			   "{\"bytes\":2048,\"count\":2,\"oldest_age_s\":1.500,\"native\":[],"
-			   "\"flags\":[],\"frames\":[],\"growth_bytes_per_s\":0.000,\"growth_fit\":0.000,"
-			   "\"series\":[[0.000,2048]],\"types\":[],\"types_sampled\":false}]}");
+	assert_contains(
+		j, "\"stacks\":[{\"bytes\":6442450959,\"count\":3,\"oldest_age_s\":12.000,"
+		   "\"native\":[\"libpython3.12.so.1.0+0x1cfdb0 (PyList_New+0x40)\"],"
+		   "\"flags\":[\"truncated\",\"no_gil\"],"
+		   "\"frames\":[{\"file\":\"app.py\",\"function\":\"leak\",\"line\":12},"
+		   "{\"file\":" ODD_JSON ",\"function\":\"<module>\",\"line\":0}],"
+		   "\"growth_bytes_per_s\":0.000,\"growth_fit\":0.000,"
+		   "\"series\":[[0.000,6442450959]],\"types\":[],\"types_sampled\":false},"
+		   "{\"bytes\":2048,\"count\":2,\"oldest_age_s\":1.500,\"native\":[],"
+		   "\"flags\":[],\"frames\":[],\"growth_bytes_per_s\":0.000,\"growth_fit\":0.000,"
+		   "\"series\":[[0.000,2048]],\"types\":[],\"types_sampled\":false}]}");
 	/* top 2: the third stack is left out */
 	assert_null(strstr(j, "\"bytes\":100,"));
 	assert_contains(j, "{\"pid\":77,\"cmdline\":\"\",\"python\":\"9999999999999999\","
@@ -200,10 +207,11 @@ static void export_json__write__report__golden_substrings(void **state)
 
 	/* top 0: all stacks, the unsymbolized one flagged */
 	j = json_of(a, p, 1, 1.0, 0);
-	assert_contains(j, "{\"bytes\":100,\"count\":1,\"oldest_age_s\":1.000,\"native\":[],"
-			   "\"flags\":[\"unsymbolized\"],\"frames\":[],\"growth_bytes_per_s\":0.000,"
-			   "\"growth_fit\":0.000,\"series\":[[0.000,100]],\"types\":[],"
-			   "\"types_sampled\":false}]}]}\n");
+	assert_contains(j,
+			"{\"bytes\":100,\"count\":1,\"oldest_age_s\":1.000,\"native\":[],"
+			"\"flags\":[\"unsymbolized\"],\"frames\":[],\"growth_bytes_per_s\":0.000,"
+			"\"growth_fit\":0.000,\"series\":[[0.000,100]],\"types\":[],"
+			"\"types_sampled\":false}]}]}\n");
 	free(j);
 	agg__free(a);
 }
@@ -266,19 +274,18 @@ static void export_json__write__full_device__enospc(void **state)
  * Python parses the file, and the decoded strings are what was meant:
  * the invalid byte as U+FFFD, everything else unchanged.
  */
-static const char py_check[] =
-	"import json,sys\n"
-	"d = json.load(open(sys.argv[1], encoding='utf-8'))\n"
-	"odd = 'a\"b\\\\c\\nd\\x01\\u00e9\\u2713\\ufffdz'\n"
-	"p = d['processes'][0]\n"
-	"assert d['version'] == 1\n"
-	"assert p['cmdline'] == odd, repr(p['cmdline'])\n"
-	"assert p['outstanding_bytes'] == 3 * (2**31 + 5) + 2048 + 100\n"
-	"assert p['stacks'][0]['frames'][1]['file'] == odd\n"
-	"assert p['coverage']['lost']['live_full'] == 12\n"
-	"assert 'allocs' not in p['coverage']['lost']\n"
-	"assert len(p['stacks']) == 3\n"
-	"assert d['processes'][1]['stacks'] == []\n";
+static const char py_check[] = "import json,sys\n"
+			       "d = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+			       "odd = 'a\"b\\\\c\\nd\\x01\\u00e9\\u2713\\ufffdz'\n"
+			       "p = d['processes'][0]\n"
+			       "assert d['version'] == 1\n"
+			       "assert p['cmdline'] == odd, repr(p['cmdline'])\n"
+			       "assert p['outstanding_bytes'] == 3 * (2**31 + 5) + 2048 + 100\n"
+			       "assert p['stacks'][0]['frames'][1]['file'] == odd\n"
+			       "assert p['coverage']['lost']['live_full'] == 12\n"
+			       "assert 'allocs' not in p['coverage']['lost']\n"
+			       "assert len(p['stacks']) == 3\n"
+			       "assert d['processes'][1]['stacks'] == []\n";
 
 static void export_json__write__output__python_parses_it(void **state)
 {
@@ -296,9 +303,8 @@ static void export_json__write__output__python_parses_it(void **state)
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
 	assert_non_null(f);
-	assert_int_equal(export_json__write(f, a, p, 2, 100 * SEC, 12.3, 0, PML_SORT_BYTES,
-					    stat_names),
-			 0);
+	assert_int_equal(
+		export_json__write(f, a, p, 2, 100 * SEC, 12.3, 0, PML_SORT_BYTES, stat_names), 0);
 	assert_int_equal(fclose(f), 0);
 
 	snprintf(cmd, sizeof(cmd), PYTHON " -c \"$PML_PY_CHECK\" %s", path);

@@ -242,7 +242,7 @@ static void linetable_lnotab__empty_table__firstlineno(void **state)
 static void linetable_lnotab__negative_delta__previous_line(void **state)
 {
 	/* 3.8's table for a 3-element list display on lines 4-6, built on line 3. */
-	static const uint8_t t[] = {0, 2, 6, 1, 6, 1, 6, 0xfd, 4, 5};
+	static const uint8_t t[] = { 0, 2, 6, 1, 6, 1, 6, 0xfd, 4, 5 };
 
 	assert_int_equal(lnotab(t, sizeof(t), 2, 0), 4);
 	assert_int_equal(lnotab(t, sizeof(t), 2, 4), 4);
@@ -256,7 +256,7 @@ static void linetable_lnotab__negative_delta__previous_line(void **state)
 static void linetable_lnotab__split_increments__summed(void **state)
 {
 	/* Address steps > 255 and line steps > 127 are split over several pairs. */
-	static const uint8_t t[] = {255, 0, 45, 127, 0, 127, 0, 46, 2, 1};
+	static const uint8_t t[] = { 255, 0, 45, 127, 0, 127, 0, 46, 2, 1 };
 
 	assert_int_equal(lnotab(t, sizeof(t), 1, 298), 1);
 	assert_int_equal(lnotab(t, sizeof(t), 1, 300), 301);
@@ -265,14 +265,14 @@ static void linetable_lnotab__split_increments__summed(void **state)
 
 static void linetable_lnotab__odd_length__einval(void **state)
 {
-	static const uint8_t t[] = {2, 1, 2};
+	static const uint8_t t[] = { 2, 1, 2 };
 
 	assert_int_equal(lnotab(t, sizeof(t), 1, 0), -EINVAL);
 }
 
 static void linetable_lnotab__line_below_one__zero(void **state)
 {
-	static const uint8_t t[] = {2, 0x80};
+	static const uint8_t t[] = { 2, 0x80 };
 
 	assert_int_equal(lnotab(t, sizeof(t), 1, 0), 1);
 	assert_int_equal(lnotab(t, sizeof(t), 1, 2), 0);
@@ -293,7 +293,7 @@ static int lt310(const uint8_t *t, size_t len, int first, uint32_t off)
 static void linetable_310__ranges__line_per_range(void **state)
 {
 	/* [0,6) +0, [6,10) +1, [10,12) no line, [12,16) +2 from the last real line. */
-	static const uint8_t t[] = {6, 0, 4, 1, 2, 0x80, 4, 2};
+	static const uint8_t t[] = { 6, 0, 4, 1, 2, 0x80, 4, 2 };
 
 	assert_int_equal(lt310(t, sizeof(t), 5, 0), 5);
 	assert_int_equal(lt310(t, sizeof(t), 5, 5), 5);
@@ -305,7 +305,7 @@ static void linetable_310__ranges__line_per_range(void **state)
 
 static void linetable_310__offset_past_end__einval(void **state)
 {
-	static const uint8_t t[] = {6, 0, 4, 1};
+	static const uint8_t t[] = { 6, 0, 4, 1 };
 
 	assert_int_equal(lt310(t, sizeof(t), 5, 10), -EINVAL);
 	assert_int_equal(lt310(t, sizeof(t), 5, UINT32_MAX), -EINVAL);
@@ -322,7 +322,7 @@ static void linetable_310__empty_table__einval(void **state)
 static void linetable_310__split_deltas__summed(void **state)
 {
 	/* +300 lines as (0,127) (0,127) (4,46); then 300 bytes as (254,-2) (46,0). */
-	static const uint8_t t[] = {0, 127, 0, 127, 4, 46, 254, 0xfe, 46, 0};
+	static const uint8_t t[] = { 0, 127, 0, 127, 4, 46, 254, 0xfe, 46, 0 };
 
 	assert_int_equal(lt310(t, sizeof(t), 1, 0), 301);
 	assert_int_equal(lt310(t, sizeof(t), 1, 4), 299);
@@ -333,7 +333,7 @@ static void linetable_310__split_deltas__summed(void **state)
 
 static void linetable_310__odd_length__einval(void **state)
 {
-	static const uint8_t t[] = {6, 0, 4};
+	static const uint8_t t[] = { 6, 0, 4 };
 
 	assert_int_equal(lt310(t, sizeof(t), 5, 0), -EINVAL);
 }
@@ -350,12 +350,12 @@ static int lt311(const uint8_t *t, size_t len, int first, uint32_t off)
  * svarint +200 = varint 400 = 0x50 0x06; svarint -300 = varint 601 = 0x59 0x09.
  */
 static const uint8_t every_kind[] = {
-	0x80, 0x00,			  /* short, code 0, 1 unit: +0 -> 400 */
-	0xd9, 0x04, 0x08,		  /* one-line, code 11, 2 units: +1 -> 401 */
-	0xf8,				  /* no location, 1 unit */
-	0xe8, 0x50, 0x06,		  /* no column, 1 unit: +200 -> 601 */
+	0x80, 0x00,			    /* short, code 0, 1 unit: +0 -> 400 */
+	0xd9, 0x04, 0x08,		    /* one-line, code 11, 2 units: +1 -> 401 */
+	0xf8,				    /* no location, 1 unit */
+	0xe8, 0x50, 0x06,		    /* no column, 1 unit: +200 -> 601 */
 	0xf1, 0x59, 0x09, 0x00, 0x05, 0x09, /* long, 2 units: -300 -> 301 */
-	0x98, 0x12,			  /* short, code 3, 1 unit: +0 -> 301 */
+	0x98, 0x12,			    /* short, code 3, 1 unit: +0 -> 301 */
 };
 
 static void linetable_311__every_entry_kind__lines(void **state)
@@ -364,8 +364,8 @@ static void linetable_311__every_entry_kind__lines(void **state)
 		uint32_t offset;
 		int line;
 	} want[] = {
-		{0, 400}, {1, 400}, {2, 401}, {5, 401}, {6, 0},	  {7, 0},
-		{8, 601}, {9, 601}, {10, 301}, {13, 301}, {14, 301}, {15, 301},
+		{ 0, 400 }, { 1, 400 }, { 2, 401 },  { 5, 401 },  { 6, 0 },    { 7, 0 },
+		{ 8, 601 }, { 9, 601 }, { 10, 301 }, { 13, 301 }, { 14, 301 }, { 15, 301 },
 	};
 	size_t i;
 
@@ -377,7 +377,7 @@ static void linetable_311__every_entry_kind__lines(void **state)
 static void linetable_311__negative_delta__previous_line(void **state)
 {
 	/* no column -3 (varint 7), then one-line +2 (code 12). */
-	static const uint8_t t[] = {0x80, 0x00, 0xe8, 0x07, 0xe0, 0x01, 0x02};
+	static const uint8_t t[] = { 0x80, 0x00, 0xe8, 0x07, 0xe0, 0x01, 0x02 };
 
 	assert_int_equal(lt311(t, sizeof(t), 10, 0), 10);
 	assert_int_equal(lt311(t, sizeof(t), 10, 2), 7);
@@ -401,15 +401,15 @@ static void linetable_311__empty_table__einval(void **state)
 static void linetable_311__truncated_varint__einval(void **state)
 {
 	/* Continuation bit set on the last byte of the table. */
-	static const uint8_t t[] = {0xe8, 0x50};
+	static const uint8_t t[] = { 0xe8, 0x50 };
 
 	assert_int_equal(lt311(t, sizeof(t), 1, 0), -EINVAL);
 }
 
 static void linetable_311__header_without_high_bit__einval(void **state)
 {
-	static const uint8_t first[] = {0x00, 0x00};
-	static const uint8_t later[] = {0x80, 0x00, 0x00, 0x00};
+	static const uint8_t first[] = { 0x00, 0x00 };
+	static const uint8_t later[] = { 0x80, 0x00, 0x00, 0x00 };
 
 	assert_int_equal(lt311(first, sizeof(first), 1, 0), -EINVAL);
 	/* The valid first entry still answers; the bad second one does not. */
@@ -419,9 +419,9 @@ static void linetable_311__header_without_high_bit__einval(void **state)
 
 static void linetable_311__entry_runs_off_end__einval(void **state)
 {
-	static const uint8_t short_form[] = {0x80};
-	static const uint8_t one_line[] = {0xd9, 0x04};
-	static const uint8_t long_form[] = {0xf1, 0x59, 0x09, 0x00, 0x05};
+	static const uint8_t short_form[] = { 0x80 };
+	static const uint8_t one_line[] = { 0xd9, 0x04 };
+	static const uint8_t long_form[] = { 0xf1, 0x59, 0x09, 0x00, 0x05 };
 
 	assert_int_equal(lt311(short_form, sizeof(short_form), 1, 0), -EINVAL);
 	assert_int_equal(lt311(one_line, sizeof(one_line), 1, 0), -EINVAL);
@@ -431,7 +431,7 @@ static void linetable_311__entry_runs_off_end__einval(void **state)
 static void linetable_311__header_inside_payload__einval(void **state)
 {
 	/* A byte with bit 7 set where the one-line form's end column belongs. */
-	static const uint8_t t[] = {0xd9, 0x04, 0x80, 0x00};
+	static const uint8_t t[] = { 0xd9, 0x04, 0x80, 0x00 };
 
 	assert_int_equal(lt311(t, sizeof(t), 1, 0), -EINVAL);
 }
@@ -439,7 +439,7 @@ static void linetable_311__header_inside_payload__einval(void **state)
 static void linetable_311__six_chunk_varint__int_max(void **state)
 {
 	/* svarint +0x7fffffff = varint 0xfffffffe, the widest a C int delta needs. */
-	static const uint8_t t[] = {0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03};
+	static const uint8_t t[] = { 0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03 };
 
 	assert_int_equal(lt311(t, sizeof(t), 0, 0), INT_MAX);
 	assert_int_equal(lt311(t, sizeof(t), 1, 0), -EINVAL);
@@ -448,8 +448,8 @@ static void linetable_311__six_chunk_varint__int_max(void **state)
 static void linetable_311__oversized_varint__einval(void **state)
 {
 	/* Seven chunks, and six chunks worth more than 32 bits. */
-	static const uint8_t seven[] = {0xe8, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x00};
-	static const uint8_t wide[] = {0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x3f};
+	static const uint8_t seven[] = { 0xe8, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x00 };
+	static const uint8_t wide[] = { 0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x3f };
 
 	assert_int_equal(lt311(seven, sizeof(seven), 1, 0), -EINVAL);
 	assert_int_equal(lt311(wide, sizeof(wide), 1, 0), -EINVAL);
@@ -458,8 +458,8 @@ static void linetable_311__oversized_varint__einval(void **state)
 static void linetable_311__line_overflow__einval(void **state)
 {
 	/* Two deltas of +0x7fffffff: the second entry's line leaves int range. */
-	static const uint8_t t[] = {0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03,
-				    0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03};
+	static const uint8_t t[] = { 0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03,
+				     0xe8, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x03 };
 
 	assert_int_equal(lt311(t, sizeof(t), 0, 0), INT_MAX);
 	assert_int_equal(lt311(t, sizeof(t), 0, 2), -EINVAL);
@@ -468,7 +468,7 @@ static void linetable_311__line_overflow__einval(void **state)
 static void linetable_311__odd_offset__same_unit(void **state)
 {
 	/* 8 units in one entry (length bits 7), then one unit one line on (code 11). */
-	static const uint8_t t[] = {0x87, 0x00, 0xd8, 0x00, 0x00};
+	static const uint8_t t[] = { 0x87, 0x00, 0xd8, 0x00, 0x00 };
 
 	assert_int_equal(lt311(t, sizeof(t), 3, 15), 3);
 	assert_int_equal(lt311(t, sizeof(t), 3, 16), 4);
@@ -478,7 +478,7 @@ static void linetable_311__odd_offset__same_unit(void **state)
 
 static void linetable__unknown_format__einval(void **state)
 {
-	static const uint8_t t[] = {0x80, 0x00};
+	static const uint8_t t[] = { 0x80, 0x00 };
 
 	assert_int_equal(linetable__line((enum pml_lt_format)7, t, sizeof(t), 1, 0), -EINVAL);
 }

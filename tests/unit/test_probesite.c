@@ -108,7 +108,7 @@ static struct pml_probesite choose(const uint8_t *code, size_t len, uint64_t add
 {
 	struct pml_probesite site;
 
-	memset(&site, 0xa5, sizeof(site));	/* catch fields left unset */
+	memset(&site, 0xa5, sizeof(site)); /* catch fields left unset */
 	assert_int_equal(probesite__choose(code, len, addr, nargs, &site), 0);
 	assert_non_null(memchr(site.insn, '\0', sizeof(site.insn)));
 	assert_non_null(memchr(site.why, '\0', sizeof(site.why)));
@@ -226,8 +226,7 @@ static void choose__py312_public_malloc_one_arg__js_at_6(void **state)
 
 static void choose__py312_arena_alloc_sub_rsp_first__entry_kept(void **state)
 {
-	struct pml_probesite s =
-		choose(py312_arena_alloc, sizeof(py312_arena_alloc), 0x1cd6f0, 2);
+	struct pml_probesite s = choose(py312_arena_alloc, sizeof(py312_arena_alloc), 0x1cd6f0, 2);
 
 	assert_entry_kept(&s, "sub writes rsp");
 	assert_string_equal(s.insn, "sub rsp, 8");
@@ -286,7 +285,7 @@ static void choose__jmp_rel32_at_entry__entry_emulated(void **state)
 
 static void choose__nop_then_mov__nop_at_entry(void **state)
 {
-	static const uint8_t code[] = { 0x90, 0x48, 0x89, 0xf7 };	/* nop; mov rdi,rsi */
+	static const uint8_t code[] = { 0x90, 0x48, 0x89, 0xf7 }; /* nop; mov rdi,rsi */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	assert_int_equal(s.offset, 0);
@@ -354,7 +353,7 @@ static void choose__empty_rex_push__not_emulated_entry_kept(void **state)
 
 static void choose__opsize_prefixed_push__not_emulated_entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x66, 0x50, 0x53 };	/* push ax */
+	static const uint8_t code[] = { 0x66, 0x50, 0x53 }; /* push ax */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	/* capstone names the stack pointer esp here: any alias must stop the walk */
@@ -375,7 +374,7 @@ static void choose__prefixed_nops__stepped_over(void **state)
 
 static void choose__prefixed_call__not_emulated_entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x66, 0xe8, 0x00, 0x00 };	/* callw */
+	static const uint8_t code[] = { 0x66, 0xe8, 0x00, 0x00 }; /* callw */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	assert_int_equal(s.offset, 0);
@@ -385,7 +384,7 @@ static void choose__prefixed_call__not_emulated_entry_kept(void **state)
 
 static void choose__hinted_jcc__not_emulated_entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x3e, 0x74, 0x00, 0x53 };	/* ds je: branch hint */
+	static const uint8_t code[] = { 0x3e, 0x74, 0x00, 0x53 }; /* ds je: branch hint */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	assert_entry_kept(&s, "is a branch");
@@ -411,7 +410,7 @@ static void choose__loop_at_entry__entry_kept(void **state)
 
 static void choose__ret_before_push__entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x31, 0xc0, 0xc3, 0x53 };	/* xor eax,eax; ret */
+	static const uint8_t code[] = { 0x31, 0xc0, 0xc3, 0x53 }; /* xor eax,eax; ret */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	assert_entry_kept(&s, "ret is a return");
@@ -448,7 +447,7 @@ static void choose__cmp_memory_then_jcc__jcc_chosen(void **state)
 
 static void choose__xchg_with_memory__entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x87, 0x04, 0x24, 0x53 };	/* xchg [rsp],eax */
+	static const uint8_t code[] = { 0x87, 0x04, 0x24, 0x53 }; /* xchg [rsp],eax */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 0);
 
 	assert_entry_kept(&s, "writes memory");
@@ -456,7 +455,7 @@ static void choose__xchg_with_memory__entry_kept(void **state)
 
 static void choose__write_to_dh_with_three_args__entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0xb6, 0x01, 0x53 };	/* mov dh,1 */
+	static const uint8_t code[] = { 0xb6, 0x01, 0x53 }; /* mov dh,1 */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 3);
 
 	assert_entry_kept(&s, "mov writes dh");
@@ -473,7 +472,7 @@ static void choose__write_to_dh_with_two_args__push_chosen(void **state)
 
 static void choose__implicit_rdx_write_by_mul__entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x48, 0xf7, 0xe6, 0x53 };	/* mul rsi */
+	static const uint8_t code[] = { 0x48, 0xf7, 0xe6, 0x53 }; /* mul rsi */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 3);
 
 	assert_entry_kept(&s, "mul writes rdx");
@@ -481,7 +480,7 @@ static void choose__implicit_rdx_write_by_mul__entry_kept(void **state)
 
 static void choose__xor_r9d_sixth_arg__depends_on_nargs(void **state)
 {
-	static const uint8_t code[] = { 0x45, 0x31, 0xc9, 0x53 };	/* xor r9d,r9d; push rbx */
+	static const uint8_t code[] = { 0x45, 0x31, 0xc9, 0x53 }; /* xor r9d,r9d; push rbx */
 	struct pml_probesite five = choose(code, sizeof(code), 0, 5);
 	struct pml_probesite six = choose(code, sizeof(code), 0, 6);
 
@@ -559,7 +558,7 @@ static void choose__push_inside_window_after_long_insns__push_chosen(void **stat
 
 static void choose__garbage_at_entry__entry_kept(void **state)
 {
-	static const uint8_t code[] = { 0x06, 0x07, 0x27, 0x2f };	/* invalid in 64-bit mode */
+	static const uint8_t code[] = { 0x06, 0x07, 0x27, 0x2f }; /* invalid in 64-bit mode */
 	struct pml_probesite s = choose(code, sizeof(code), 0, 1);
 
 	assert_entry_kept(&s, "cannot decode at +0");

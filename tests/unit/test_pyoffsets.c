@@ -23,19 +23,19 @@
 #define MAX_MINOR 13
 
 /* Word indices into _Py_DebugOffsets (3.13), the cookie being word 0. */
-#define W_VERSION 1
-#define W_FREE_THREADED 2
-#define W_RT_SIZE 3
+#define W_VERSION	       1
+#define W_FREE_THREADED	       2
+#define W_RT_SIZE	       3
 #define W_RT_INTERPRETERS_HEAD 5
-#define W_IS_SIZE 6
+#define W_IS_SIZE	       6
 #define W_IS_GIL_RUNTIME_STATE 15
-#define W_IS_GIL_HOLDER 18
-#define W_TS_SIZE 19
-#define W_TS_THREAD_ID 24
-#define W_IF_INSTR_PTR 31
-#define W_CO_FILENAME 35
-#define W_BYTES_OB_SVAL 66
-#define N_WORDS (PML_DEBUG_OFFSETS_SIZE / 8)
+#define W_IS_GIL_HOLDER	       18
+#define W_TS_SIZE	       19
+#define W_TS_THREAD_ID	       24
+#define W_IF_INSTR_PTR	       31
+#define W_CO_FILENAME	       35
+#define W_BYTES_OB_SVAL	       66
+#define N_WORDS		       (PML_DEBUG_OFFSETS_SIZE / 8)
 
 static uint8_t image[sizeof(debug_offsets_313)];
 
@@ -171,11 +171,12 @@ static void pyoffsets_rows__every_row__invariants_hold(void **state)
 			assert_true(l->code_code_adaptive > l->code_qualname);
 			assert_true(l->code_code_adaptive > l->code_filename);
 		}
-		assert_int_equal(l->lt_format, minor <= 9 ? PML_LT_LNOTAB :
-					       minor == 10 ? PML_LT_310 : PML_LT_311);
-		assert_int_equal(l->instr_kind, minor <= 9 ? PML_INSTR_LASTI_BYTES :
-						minor == 10 ? PML_INSTR_LASTI_UNITS :
-							      PML_INSTR_POINTER);
+		assert_int_equal(l->lt_format, minor <= 9    ? PML_LT_LNOTAB
+					       : minor == 10 ? PML_LT_310
+							     : PML_LT_311);
+		assert_int_equal(l->instr_kind, minor <= 9    ? PML_INSTR_LASTI_BYTES
+						: minor == 10 ? PML_INSTR_LASTI_UNITS
+							      : PML_INSTR_POINTER);
 
 		/* Objects and types. */
 		assert_int_equal(l->ob_type, 8);

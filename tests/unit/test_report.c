@@ -314,7 +314,7 @@ static void agg__drop_pid__only_that_pid_forgotten(void **state)
 		assert_int_equal(agg__add(a, 2, s, 0, 10, 1, 0), 0);
 	}
 	agg__drop_pid(a, 1);
-	agg__drop_pid(a, 3);	/* unknown pid: nothing */
+	agg__drop_pid(a, 3); /* unknown pid: nothing */
 	for (s = 0; s < 200; s++) {
 		assert_false(agg__has_stack(a, 1, s));
 		assert_true(agg__has_stack(a, 2, s));
@@ -432,19 +432,19 @@ static void report__bytes__units_and_rounding(void **state)
 static void report__utf8_seq__valid_and_invalid(void **state)
 {
 	assert_int_equal(report__utf8_seq("a", 1), 1);
-	assert_int_equal(report__utf8_seq("\xc3\xa9", 2), 2);		/* é */
-	assert_int_equal(report__utf8_seq("\xe2\x9c\x93", 3), 3);	/* ✓ */
-	assert_int_equal(report__utf8_seq("\xf0\x9f\x98\x80", 4), 4);	/* U+1F600 */
-	assert_int_equal(report__utf8_seq("\xf4\x8f\xbf\xbf", 4), 4);	/* U+10FFFF */
+	assert_int_equal(report__utf8_seq("\xc3\xa9", 2), 2);	      /* é */
+	assert_int_equal(report__utf8_seq("\xe2\x9c\x93", 3), 3);     /* ✓ */
+	assert_int_equal(report__utf8_seq("\xf0\x9f\x98\x80", 4), 4); /* U+1F600 */
+	assert_int_equal(report__utf8_seq("\xf4\x8f\xbf\xbf", 4), 4); /* U+10FFFF */
 	assert_int_equal(report__utf8_seq("", 0), 0);
 	assert_int_equal(report__utf8_seq("\xff", 1), 0);
-	assert_int_equal(report__utf8_seq("\x80", 1), 0);		/* lone continuation */
-	assert_int_equal(report__utf8_seq("\xc0\xaf", 2), 0);		/* overlong '/' */
-	assert_int_equal(report__utf8_seq("\xe0\x80\xaf", 3), 0);	/* overlong */
-	assert_int_equal(report__utf8_seq("\xed\xa0\x80", 3), 0);	/* surrogate */
-	assert_int_equal(report__utf8_seq("\xf4\x90\x80\x80", 4), 0);	/* > U+10FFFF */
-	assert_int_equal(report__utf8_seq("\xe2\x9c\x93", 2), 0);	/* truncated */
-	assert_int_equal(report__utf8_seq("\xe2\x41\x93", 3), 0);	/* bad continuation */
+	assert_int_equal(report__utf8_seq("\x80", 1), 0);	      /* lone continuation */
+	assert_int_equal(report__utf8_seq("\xc0\xaf", 2), 0);	      /* overlong '/' */
+	assert_int_equal(report__utf8_seq("\xe0\x80\xaf", 3), 0);     /* overlong */
+	assert_int_equal(report__utf8_seq("\xed\xa0\x80", 3), 0);     /* surrogate */
+	assert_int_equal(report__utf8_seq("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+	assert_int_equal(report__utf8_seq("\xe2\x9c\x93", 2), 0);     /* truncated */
+	assert_int_equal(report__utf8_seq("\xe2\x41\x93", 3), 0);     /* bad continuation */
 }
 
 static void report__stat_hint__brief_hints(void **state)
@@ -460,8 +460,8 @@ static void report__stat_hint__brief_hints(void **state)
 }
 
 /* Run report__text into a string the caller frees. */
-static char *text_of(const struct pml_agg *a, const struct pml_procinfo *p, size_t np,
-		     uint64_t now, size_t top)
+static char *text_of(const struct pml_agg *a, const struct pml_procinfo *p, size_t np, uint64_t now,
+		     size_t top)
 {
 	char *buf = NULL;
 	size_t len = 0;
