@@ -18,6 +18,7 @@
  * Anything outside these shapes leaves the site unhandled.
  */
 #include "inlined.h"
+#include "probesite.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -311,13 +312,6 @@ static bool insn_in_group(const cs_insn *insn, uint8_t group)
 	return false;
 }
 
-static bool insn_has_prefix(const cs_insn *insn)
-{
-	const cs_x86 *x = &insn->detail->x86;
-
-	return x->prefix[0] || x->prefix[1] || x->prefix[2] || x->prefix[3];
-}
-
 /* A direct branch or call: its target, else false. */
 static bool insn_direct_target(const cs_insn *insn, uint64_t *target)
 {
@@ -332,38 +326,6 @@ static bool insn_direct_target(const cs_insn *insn, uint64_t *target)
 static bool insn_is_jcc(const cs_insn *insn)
 {
 	return insn_in_group(insn, CS_GRP_JUMP) && insn->id != X86_INS_JMP;
-}
-
-/* What arch/x86/kernel/uprobes.c emulates rather than single-steps (as probesite.c). */
-static bool insn_is_emulated(const cs_insn *insn)
-{
-	const cs_x86 *x = &insn->detail->x86;
-	uint8_t op0 = x->opcode[0], op1 = x->opcode[1];
-
-	if (insn_has_prefix(insn))
-		return false;
-	switch (insn->id) {
-	case X86_INS_PUSH:
-		if (op0 < 0x50 || op0 > 0x57)
-			return false;
-		if (insn->size == 1)
-			return x->rex == 0;
-		return insn->size == 2 && x->rex == 0x41;
-	case X86_INS_NOP:
-		return insn->size == 1 && op0 == 0x90 && x->rex == 0;
-	case X86_INS_JMP:
-		return x->rex == 0 &&
-		       ((op0 == 0xeb && insn->size == 2) || (op0 == 0xe9 && insn->size == 5));
-	case X86_INS_CALL:
-		return x->rex == 0 && op0 == 0xe8 && insn->size == 5;
-	default:
-		break;
-	}
-	if (x->rex != 0 || !insn_is_jcc(insn))
-		return false;
-	if (op0 >= 0x70 && op0 <= 0x7f)
-		return insn->size == 2;
-	return op0 == 0x0f && op1 >= 0x80 && op1 <= 0x8f && insn->size == 6;
 }
 
 static bool insn_is_ret(const cs_insn *insn)
@@ -1347,7 +1309,7 @@ static void exit_relocate(struct dec *d, const struct reach *r, const struct tai
 		if (pc != x->join && (r->indirect || addrmap_get(&r->seen, pc, NULL) ||
 				      (tail_index(tl, pc, &idx) && (r->joined & (1ull << idx)))))
 			return;
-		if (insn_is_emulated(d->insn)) {
+		if (probesite__insn_emulated(d->insn)) {
 			x->addr = pc;
 			x->emulated = true;
 			return;
@@ -1606,7 +1568,7 @@ static int site_analyze(struct dec *d, const struct guard *g, uint64_t guard,
 		snprintf(site->why, sizeof(site->why), "no je/jne right after the cmp");
 		return 0;
 	}
-	site->probe_emulated = insn_is_emulated(d->insn);
+	site->probe_emulated = probesite__insn_emulated(d->insn);
 	if (d->insn->id == X86_INS_JNE) {
 		site->inline_start = insn_next(d->insn);
 		site->fallback = target;

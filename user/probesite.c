@@ -69,7 +69,7 @@ static bool insn_has_prefix(const cs_insn *insn)
  * single-stepping. Forms the kernel might also accept (prefixed nop or
  * branch, multi-byte nops) are left out: guessing wrong only costs speed.
  */
-static bool insn_is_emulated(const cs_insn *insn)
+bool probesite__insn_emulated(const cs_insn *insn)
 {
 	const cs_x86 *x = &insn->detail->x86;
 	uint8_t op0 = x->opcode[0], op1 = x->opcode[1];
@@ -285,7 +285,7 @@ static void probesite__walk(csh handle, cs_insn *insn, const uint8_t *code, size
 		if (n == 0)
 			insn_format(insn, out->insn, sizeof(out->insn));
 
-		if (insn_is_emulated(insn)) {
+		if (probesite__insn_emulated(insn)) {
 			out->offset = offset;
 			out->emulated = 1;
 			insn_format(insn, out->insn, sizeof(out->insn));

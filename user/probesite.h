@@ -11,8 +11,11 @@
 #ifndef PML_PROBESITE_H
 #define PML_PROBESITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct cs_insn;
 
 /* How many bytes of a function to hand to probesite__choose(). */
 #define PML_PROBESITE_WINDOW 48
@@ -34,5 +37,11 @@ struct pml_probesite {
  */
 int probesite__choose(const uint8_t *code, size_t len, uint64_t addr, int nargs,
 		      struct pml_probesite *out);
+
+/*
+ * Does the kernel emulate this decoded instruction (capstone, with detail)
+ * instead of single-stepping it? Shared with the inlined-site analysis.
+ */
+bool probesite__insn_emulated(const struct cs_insn *insn);
 
 #endif
