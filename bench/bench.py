@@ -11,12 +11,16 @@ take milliseconds, and the untraced one is every ratio's denominator.
 Only the timed hot loop counts, never interpreter or tool start-up. Events are
 the allocations + frees pymemleak saw in the loop: in launch mode the count of
 an empty run (0 iterations; start-up is alike in every pymemleak mode) is
-subtracted, in attach mode the tool only sees the loop. Every row of a table
-is divided by the same event count, so count-only (which counts probe hits)
-and tracemalloc rows compare per allocation or free too.
+subtracted, in attach mode the tool only sees the loop. Every row of a
+launch-mode table is divided by the same event count, so count-only (which
+counts probe hits) and tracemalloc rows compare per allocation or free too.
+
+A sample that another tracer probed is redone: the workload reports whether
+its own memory map holds the kernel's uprobe area (an untraced run must not),
+and a `pymemleak --all` elsewhere on the host would probe every run.
 
 Environment: BENCH_ITERS (loop iterations, default 20000: the whole bench
-then takes about five minutes), BENCH_REPS (default 3), BENCH_ONLY
+then takes about four to six minutes), BENCH_REPS (default 3), BENCH_ONLY
 (comma-separated substrings of setup names).
 This is a report: timings are never asserted. Exit status 1 only when a run
 crashed or produced no result.
@@ -44,6 +48,8 @@ ITERS = int(os.environ.get("BENCH_ITERS", "20000"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 PLAIN_SAMPLES = 3
+PROBED_RETRIES = 4
+QUIET_TIMEOUT = 60
 RUN_TIMEOUT = 600
 
 # (key, label, how): how is "plain", "malloc" (PYTHONMALLOC=malloc), "tm1",
@@ -58,6 +64,7 @@ TM1 = ("tm1", "python -X tracemalloc=1", "tm1")
 TM16 = ("tm16", "python -X tracemalloc=16", "tm16")
 
 failures = []
+probed = []  # samples another tracer probed (redone)
 
 
 def log(msg):
@@ -129,6 +136,11 @@ def loop_time(text):
     return None
 
 
+def uprobed(text):
+    """Whether the workload reported the kernel's uprobe area in its maps."""
+    return "UPROBES 1" in text.splitlines()
+
+
 def coverage(json_path):
     """(allocs, frees, verdict) from a pymemleak JSON report, or None."""
     try:
@@ -141,7 +153,7 @@ def coverage(json_path):
 
 
 def run_plain(exe, how, iters):
-    """Untraced or tracemalloc run: (loop seconds, None) or an error string."""
+    """Untraced or tracemalloc run: (loop seconds, None, probed) or an error string."""
     args, env = [exe], clean_env()
     if how == "malloc":
         env["PYTHONMALLOC"] = "malloc"
@@ -156,7 +168,7 @@ def run_plain(exe, how, iters):
     t = loop_time(p.stdout)
     if p.returncode != 0 or t is None:
         return "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
-    return t, None
+    return t, None, uprobed(p.stdout)
 
 
 def json_path_for(name, key, iters, rep):
@@ -164,7 +176,7 @@ def json_path_for(name, key, iters, rep):
 
 
 def run_launch(name, key, exe, flags, iters, rep):
-    """pymemleak -- exe workload: (loop seconds, coverage) or an error string."""
+    """pymemleak -- exe workload: (loop seconds, coverage, False) or an error string."""
     jpath = json_path_for(name, key, iters, rep)
     cmd = [TOOL, "-q", "--force", "--json", jpath] + flags + ["--", exe, WORKLOAD, str(iters)]
     try:
@@ -175,7 +187,7 @@ def run_launch(name, key, exe, flags, iters, rep):
     t, cov = loop_time(p.stdout), coverage(jpath)
     if p.returncode != 0 or t is None or cov is None:
         return "exit %d: %s" % (p.returncode, p.stderr.strip()[-300:])
-    return t, cov
+    return t, cov, False
 
 
 def read_prefix(stream, prefix, timeout):
@@ -249,14 +261,15 @@ def run_attach(name, key, exe, flags, iters, rep):
         if not done:
             return "target did not finish the loop"
         if tool is None:
-            return float(done[1]), None
+            probes = read_prefix(target.stdout, "UPROBES", 30)
+            return float(done[1]), None, bool(probes and probes[1] == "1")
         # Stop the tool while the target still lives: it sees the loop only.
         rc = stop(tool, signal.SIGINT)
         tool = None
         cov = coverage(jpath)
         if rc != 0 or cov is None:
             return "tool exit %d: %s" % (rc, read_text(epath).strip()[-300:])
-        return float(done[1]), cov
+        return float(done[1]), cov, False
     finally:
         if tool is not None:
             stop(tool, signal.SIGINT)
@@ -286,18 +299,78 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def all_mode_matches(args, cmdline):
+    """Whether a `pymemleak --all` run with these arguments would trace cmdline."""
+    for i, a in enumerate(args):
+        pattern = None
+        if a == "--match" and i + 1 < len(args):
+            pattern = args[i + 1]
+        elif a.startswith("--match="):
+            pattern = a[len("--match="):]
+        if pattern is not None:
+            try:
+                return re.search(pattern, cmdline) is not None
+            except re.error:
+                return True
+    return True
+
+
+def foreign_tracers(cmdline):
+    """Pids of `pymemleak --all` runs on the host that would trace a process
+    with this command line (ours run with -p or --, never --all)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                args = f.read(4096).decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if os.path.basename(args[0]) == "pymemleak" and "--all" in args and \
+                all_mode_matches(args, cmdline):
+            pids.append(int(d))
+    return pids
+
+
+def wait_quiet(cmdline, timeout):
+    """Wait up to timeout seconds for foreign tracers to end; True when none is left."""
+    end, said = time.time() + timeout, False
+    while True:
+        pids = foreign_tracers(cmdline)
+        if not pids:
+            return True
+        if time.time() >= end:
+            return False
+        if not said:
+            log("waiting for `pymemleak --all` (pid %s) to end: it would probe our runs too" %
+                ", ".join(str(p) for p in pids))
+            said = True
+        time.sleep(1)
+
+
 def run_mode(setup, mode, rep, startup, res):
     """One measurement of one mode, appended to res; failures are recorded."""
-    name, _, _, kind, _ = setup
+    name, _, exe, kind, _ = setup
     key, label, _ = mode
-    wall = time.time()
-    r = measure(setup, mode, ITERS, rep)
-    wall = time.time() - wall
+    cmdline = "%s %s %d" % (exe, WORKLOAD, ITERS)
+    for attempt in range(1, PROBED_RETRIES + 1):
+        wait_quiet(cmdline, QUIET_TIMEOUT)
+        wall = time.time()
+        r = measure(setup, mode, ITERS, rep)
+        wall = time.time() - wall
+        # A sample that another tracer probed (seen by the workload itself when
+        # untraced, or a global tracer still running after it) is redone.
+        if isinstance(r, str) or not (r[2] or foreign_tracers(cmdline)):
+            break
+        probed.append("%s %s rep %d" % (name, label, rep))
+        log("%s rep %d %s: probed by another tracer (attempt %d), %s" %
+            (name, rep, label, attempt, "again" if attempt < PROBED_RETRIES else "kept"))
     if isinstance(r, str):
         failures.append("%s %s rep %d: %s" % (name, label, rep, r))
         log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
         return
-    t, cov = r
+    t, cov, _ = r
     res[key]["t"].append(t)
     if cov and key != "count" and kind != "attach":
         cov = (cov[0] - startup[0], cov[1] - startup[1], cov[2]) if startup else None
@@ -458,6 +531,9 @@ def main():
     body += ["", "total bench time %.0f s" % (time.time() - start)]
     with open(os.path.join(OUT, "runs.json"), "w") as f:
         json.dump(raw, f, indent=1)
+    if probed:
+        body += ["runs probed by another tracer on the host, redone: %d (%s)" %
+                 (len(probed), "; ".join(probed[:5]) + (" ..." if len(probed) > 5 else ""))]
     if failures:
         body += ["", "FAILED runs (%d):" % len(failures)] + ["  " + f for f in failures]
     text = "\n".join(head + [("SKIP " + s) for s in skipped] + body) + "\n"

@@ -291,7 +291,7 @@ static int folded_collect(struct folded_lines *l, const struct pml_agg *a,
 	char *stack;
 	int err;
 
-	err = agg__rank_pid(a, p->pid, PML_SORT_BYTES, 0, &rows, &n);
+	err = report__rank_proc(a, p, PML_SORT_BYTES, 0, &rows, &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {

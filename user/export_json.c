@@ -213,7 +213,7 @@ static int json_proc(FILE *out, const struct pml_agg *a, const struct pml_procin
 	size_t n, i;
 	int err;
 
-	err = agg__rank_pid(a, p->pid, sort, top, &rows, &n);
+	err = report__rank_proc(a, p, sort, top, &rows, &n);
 	if (err)
 		return err;
 	fprintf(out, "{\"pid\":%u,", p->pid);
@@ -225,6 +225,10 @@ static int json_proc(FILE *out, const struct pml_agg *a, const struct pml_procin
 	fprintf(out, ",\"exited\":%s,", p->exited ? "true" : "false");
 	json_coverage(out, p, names);
 	agg__totals(a, p->pid, &bytes, &count);
+	if (p->frozen) {
+		bytes = p->frozen_bytes;
+		count = p->frozen_count;
+	}
 	fprintf(out,
 		",\"outstanding_bytes\":%llu,\"outstanding_count\":%llu,\"ranking\":\"%s\","
 		"\"stacks\":[",

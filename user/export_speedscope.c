@@ -192,7 +192,7 @@ static int ss_profile(FILE *out, struct ss_frames *t, const struct pml_agg *a,
 	size_t n, i;
 	int err;
 
-	err = agg__rank_pid(a, p->pid, PML_SORT_BYTES, 0, &rows, &n);
+	err = report__rank_proc(a, p, PML_SORT_BYTES, 0, &rows, &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++)

@@ -165,7 +165,7 @@ static int tree__add_proc(struct svg_tree *t, const struct pml_agg *a, const str
 	uint32_t cur;
 	int err, kind;
 
-	err = agg__rank_pid(a, p->pid, PML_SORT_BYTES, 0, &rows, &n);
+	err = report__rank_proc(a, p, PML_SORT_BYTES, 0, &rows, &n);
 	if (err)
 		return err;
 	for (i = 0; i < n && !err; i++) {

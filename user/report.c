@@ -788,6 +788,17 @@ size_t agg__rank(struct pml_agg *a, enum pml_sort sort, const struct pml_row **r
 	return a->nrows;
 }
 
+int report__rank_proc(const struct pml_agg *a, const struct pml_procinfo *p, enum pml_sort sort,
+		      size_t top, struct pml_row **rows, size_t *nrows)
+{
+	if (p->frozen) {
+		*rows = NULL;
+		*nrows = 0;
+		return 0;
+	}
+	return agg__rank_pid(a, p->pid, sort, top, rows, nrows);
+}
+
 int agg__rank_pid(const struct pml_agg *a, uint32_t pid, enum pml_sort sort, size_t top,
 		  struct pml_row **rows, size_t *nrows)
 {
@@ -1201,6 +1212,10 @@ static void report__proc(FILE *out, const struct pml_agg *a, const struct pml_pr
 	fprintf(out, LABEL "%.1f s\n", "duration:", isfinite(duration_s) ? duration_s : 0.0);
 
 	agg__totals(a, p->pid, &bytes, &count);
+	if (p->frozen) {
+		bytes = p->frozen_bytes;
+		count = p->frozen_count;
+	}
 	fprintf(out, LABEL "%s (%llu bytes) in %llu allocations\n",
 		"outstanding:", report__bytes(bytes, human, sizeof(human)),
 		(unsigned long long)bytes, (unsigned long long)count);
@@ -1209,7 +1224,7 @@ static void report__proc(FILE *out, const struct pml_agg *a, const struct pml_pr
 		(unsigned long long)(p->nstats > STAT_FREES ? p->stats[STAT_FREES] : 0));
 	report__losses(out, p, names);
 
-	if (agg__rank_pid(a, p->pid, sort, 0, &rows, &n)) {
+	if (report__rank_proc(a, p, sort, 0, &rows, &n)) {
 		fputs("\n  cannot rank stacks: out of memory\n\n", out);
 		return;
 	}

@@ -112,6 +112,9 @@ struct pml_procinfo {
 	uint64_t stats[PML_STAT_NAMES_MAX]; /* summed STAT_* counters (global) */
 	size_t nstats;			    /* stats[] used, indexed by STAT_* */
 	uint64_t sym_failures;		    /* symbolization failures */
+	/* An ended process whose data was freed (--all): its last totals, no stacks. */
+	bool frozen;
+	uint64_t frozen_bytes, frozen_count;
 };
 
 struct pml_agg;
@@ -204,6 +207,11 @@ size_t agg__rank(struct pml_agg *a, enum pml_sort sort, const struct pml_row **r
  */
 int agg__rank_pid(const struct pml_agg *a, uint32_t pid, enum pml_sort sort, size_t top,
 		  struct pml_row **rows, size_t *nrows);
+
+/* agg__rank_pid for a reported process: none for a frozen one (its pid may
+ * already belong to another process). */
+int report__rank_proc(const struct pml_agg *a, const struct pml_procinfo *p, enum pml_sort sort,
+		      size_t top, struct pml_row **rows, size_t *nrows);
 
 /* Totals of the snapshot for one pid (0, 0 if it has no rows). */
 void agg__totals(const struct pml_agg *a, uint32_t pid, uint64_t *bytes, uint64_t *count);

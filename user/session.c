@@ -54,6 +54,8 @@ struct tgt {
 	double end_s;
 	unsigned int linger; /* snapshots since it ended */
 	uint64_t last_bytes, last_count;
+	uint64_t last_stats[STAT__MAX]; /* counters when its data was freed */
+	uint64_t last_sym_failures;
 };
 
 /* A binary whose interpreter probes are attached once for every process. */
@@ -617,7 +619,12 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 		for (j = 0; j < STAT__MAX && j < PML_STAT_NAMES_MAX; j++)
 			p->stats[j] = stats[j];
 		p->nstats = STAT__MAX;
-		p->sym_failures = symbolizer__failures(s->sy, g->t.pid);
+		p->sym_failures = g->purged ? g->last_sym_failures
+					    : symbolizer__failures(s->sy, g->t.pid);
+		/* An ended process whose data is freed: its last figures only. */
+		p->frozen = g->purged;
+		p->frozen_bytes = g->last_bytes;
+		p->frozen_count = g->last_count;
 	}
 }
 
@@ -811,7 +818,7 @@ static void write_exports(struct session *s, const struct pml_procinfo *pi, size
 static void report(struct session *s, bool final)
 {
 	struct pml_procinfo *pi = calloc(s->cap ? s->cap : 1, sizeof(*pi));
-	size_t n, i;
+	size_t n;
 
 	if (!pi)
 		return;
@@ -824,19 +831,6 @@ static void report(struct session *s, bool final)
 		       s->over_limit ? "; some not traced: --max-procs reached" : "");
 	report__text(stdout, s->agg, pi, n, now_ns(), since_start(s), s->o->top, s->o->sort,
 		     stat_names());
-	if (final && s->o->all) {
-		for (i = 0; i < s->n; i++) {
-			const struct tgt *g = &s->tg[i];
-
-			if (g->purged)
-				printf("pid %d (%.60s) %s at %.1f s holding %llu bytes in %llu "
-				       "allocations\n",
-				       g->t.pid, g->t.cmdline,
-				       g->state == T_EXECED ? "exec'd" : "exited", g->end_s,
-				       (unsigned long long)g->last_bytes,
-				       (unsigned long long)g->last_count);
-		}
-	}
 	fflush(stdout);
 	if (final)
 		write_exports(s, pi, n);
@@ -867,6 +861,8 @@ static void purge_target(struct session *s, struct tgt *g)
 	agg__totals(s->agg, g->t.pid, &bytes, &count);
 	g->last_bytes = bytes;
 	g->last_count = count;
+	tracer__stats(s->tr, g->t.pid, g->last_stats);
+	g->last_sym_failures = symbolizer__failures(s->sy, g->t.pid);
 	tracer__detach(s->tr, g->t.pid);
 	tracer__del_proc(s->tr, g->t.pid);
 	agg__drop_pid(s->agg, g->t.pid);

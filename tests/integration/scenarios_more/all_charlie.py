@@ -2,9 +2,9 @@
 """Process C of the whole-host test: started after the tool, a steady leak
 until told to stop.
 
-Command-line arguments are ignored: suite_more puts a marker there for
---all --match. After "go", every STEP seconds: a little churn and LEAK_PER
-leaked bytes objects of 1500 bytes, until "stop" on stdin, then
+Command-line arguments are ignored: suite_more puts a marker there for --all
+--match. After "go", every STEP seconds: a little churn and LEAK_PER leaked
+bytes objects of LEAK_SIZE (1500) bytes, until "stop" on stdin, then
 DONE bytes= count= file= line= (see mcommon.py for the protocol).
 """
 import os
@@ -13,12 +13,14 @@ import time
 import mcommon
 
 LEAK_PER = int(os.environ.get("LEAK_PER", "20"))
+# A variable: the compiler folds b"A" * 2000 into one constant object.
+SIZE = int(os.environ.get("LEAK_SIZE", "1500"))
 STEP = float(os.environ.get("STEP_S", "0.05"))
 
 
 def charlie_hoard(kept, n):
     for _ in range(n):
-        kept.append(b"C" * 1500)  # LEAK
+        kept.append(b"C" * SIZE)  # LEAK
 
 
 def main():
@@ -30,7 +32,7 @@ def main():
         mcommon.churn(ring, 50, len(kept))
         charlie_hoard(kept, LEAK_PER)
         time.sleep(STEP)
-    mcommon.done(bytes=len(kept) * (mcommon.BYTES_HDR + 1500), count=len(kept),
+    mcommon.done(bytes=len(kept) * (mcommon.BYTES_HDR + SIZE), count=len(kept),
                  file=charlie_hoard.__code__.co_filename, line=line)
 
 
