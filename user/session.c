@@ -565,10 +565,11 @@ static void fill_procinfo(struct session *s, struct pml_procinfo *pi, size_t *n)
 		struct tgt *g = &s->tg[i];
 		struct pml_procinfo *p;
 
-		if (g->purged)
-			continue;
 		p = &pi[(*n)++];
-		tracer__stats(s->tr, g->t.pid, stats);
+		if (g->purged)
+			memcpy(stats, g->last_stats, sizeof(stats));
+		else
+			tracer__stats(s->tr, g->t.pid, stats);
 		memset(p, 0, sizeof(*p));
 		p->pid = g->t.pid;
 		snprintf(p->cmdline, sizeof(p->cmdline), "%s", g->t.cmdline);

@@ -504,6 +504,32 @@ def test_stack(name, exe, script, env=None):
                                                    len(proc["stacks"]))
 
 
+def test_alloc_swap(name, exe, allocator):
+    """Attach to a process started with PYTHONMALLOC=<allocator>: the tool
+    must notice the swapped allocator and still see every allocation."""
+    done, proc, _ = trace_attached(name, exe, "leak_main.py", {"PYTHONMALLOC": allocator})
+    cov = proc["coverage"]
+    check(cov["verdict"] == "complete", "verdict %s (%s)" % (cov["verdict"], cov["reason"]))
+    top = check_leak_top(proc, done)
+    return "top %s:%d %d B want %d, complete (%s)" % (
+        os.path.basename(done["file"]), done["line"], top["bytes"], done["bytes"], cov["reason"])
+
+
+def test_launch_user_allocator(name, exe):
+    """Launching a static build whose environment already sets PYTHONMALLOC:
+    the user's choice stands, and the verdict must then be honest (partial)."""
+    tool = Tool(name, ["--sort", "bytes", "--", exe, "-S", os.path.join(SCEN, "launch_leak.py")],
+                json_path(name), env={"PML_LAUNCH": "1", "PYTHONMALLOC": "pymalloc"})
+    rc = tool.wait()
+    check(rc == 0, "tool exit %d: %s" % (rc, tail(tool.err_path)))
+    check("PYTHONMALLOC=malloc" not in tool.stderr(),
+          "overrode the user's PYTHONMALLOC: %s" % tail(tool.err_path))
+    cov = tool.proc()["coverage"]
+    check(cov["verdict"] == "partial",
+          "verdict %s with the inlined pymalloc at work (%s)" % (cov["verdict"], cov["reason"]))
+    return "PYTHONMALLOC=pymalloc kept, verdict partial (%s)" % cov["reason"]
+
+
 def build_ext(name, exe):
     """Build leaky.c for exe into a fresh directory; returns the directory."""
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -879,6 +905,18 @@ def main():
     for name, exe, _ in pys:
         tname = "cext_nogil[%s]" % name
         run_test(tname, test_cext_nogil, tname, exe)
+
+    for name, exe, kind in interps:
+        tname = "alloc_swap.malloc[%s]" % name
+        run_test(tname, test_alloc_swap, tname, exe, "malloc")
+    for name, exe, minor in pys:
+        if minor >= 13:
+            tname = "alloc_swap.mimalloc[%s]" % name
+            run_test(tname, test_alloc_swap, tname, exe, "mimalloc")
+    for name, exe, kind in interps:
+        if kind == "static":
+            tname = "launch_user_allocator[%s]" % name
+            run_test(tname, test_launch_user_allocator, tname, exe)
 
     if len(pys) >= 2:
         pair = [pys[0][:2], pys[-1][:2]]
