@@ -46,10 +46,7 @@ STOP_TIMEOUT = 120
 
 # Tests that fail because of a tool bug reported to the lead: name prefix ->
 # what is wrong. They still FAIL; the note says why.
-KNOWN_BUGS = {
-    "all_host": "--all drops a process that exited more than 3 intervals before the end from "
-                "--json (the text report keeps its one-line summary)",
-}
+KNOWN_BUGS = {}
 
 results = {"passed": 0, "failed": 0, "skipped": 0}
 selection = []
