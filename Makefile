@@ -51,7 +51,7 @@ UNIT_EXTRA_export_speedscope := user/export_folded.c user/report.c
 UNIT_EXTRA_classify := user/pyoffsets.c
 UNIT_EXTRA_inlined  := user/probesite.c user/elf.c $(CAPSTONE_LIBS)
 
-.PHONY: all deps test unit integration demo bench lint fuzz vmlinux install clean
+.PHONY: all deps test unit integration demo bench soak lint fuzz vmlinux install clean
 
 all: $(OUTPUT)/pymemleak
 
@@ -104,6 +104,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
+
+# Five minutes of Python processes coming and going under `pymemleak --all`.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/soak.py
 
 # libFuzzer harnesses for every parser of target data; FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30

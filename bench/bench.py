@@ -49,7 +49,7 @@ REPS = int(os.environ.get("BENCH_REPS", "3"))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 PLAIN_SAMPLES = 3
 PROBED_RETRIES = 4
-QUIET_TIMEOUT = 60
+PATIENCE = 180  # seconds, over the whole bench, spent waiting out other tracers
 RUN_TIMEOUT = 600
 
 # (key, label, how): how is "plain", "malloc" (PYTHONMALLOC=malloc), "tm1",
@@ -65,6 +65,8 @@ TM16 = ("tm16", "python -X tracemalloc=16", "tm16")
 
 failures = []
 probed = []  # samples another tracer probed (redone)
+suspect = []  # probed samples kept: retries or patience spent
+patience = {"left": PATIENCE}
 
 
 def log(msg):
@@ -190,19 +192,30 @@ def run_launch(name, key, exe, flags, iters, rep):
     return t, cov, False
 
 
-def read_prefix(stream, prefix, timeout):
-    """Fields of the next line of stream starting with prefix, or None."""
-    end = time.time() + timeout
-    while time.time() < end:
-        r, _, _ = select.select([stream], [], [], max(0.0, end - time.time()))
-        if not r:
-            return None
-        line = stream.readline()
-        if not line:
-            return None
-        if line.startswith(prefix):
-            return line.split()
-    return None
+class Lines:
+    """Lines of a child's stdout pipe, read so that every wait can time out
+    (select on a buffered file object would miss lines already buffered)."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buf = b""
+
+    def next_with(self, prefix, timeout):
+        """Fields of the next line starting with prefix, or None."""
+        end = time.time() + timeout
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                text = line.decode(errors="replace")
+                if text.startswith(prefix):
+                    return text.split()
+            left = end - time.time()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
 
 
 def read_text(path):
@@ -225,7 +238,7 @@ def wait_file(proc, path, needle, timeout):
 
 def stop(proc, sig):
     """Stop a process this script started and reap it; returns its exit status.
-    Generous timeout: pymemleak's detach waits a grace period per probe."""
+    Generous timeout: detaching uprobes waits for RCU grace periods."""
     if proc.poll() is None:
         proc.send_signal(sig)
     try:
@@ -238,13 +251,14 @@ def stop(proc, sig):
 def run_attach(name, key, exe, flags, iters, rep):
     """Target waits for "go"; pymemleak -p attaches first unless flags is None."""
     target = subprocess.Popen([exe, WORKLOAD, str(iters), "--wait"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              universal_newlines=True, env=clean_env())
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
+                              env=clean_env())
+    out = Lines(target.stdout)
     tool = None
     jpath = json_path_for(name, key, iters, rep)
     epath = jpath[:-len(".json")] + ".stderr"
     try:
-        ready = read_prefix(target.stdout, "READY", 30)
+        ready = out.next_with("READY", 30)
         if not ready:
             return "target did not start"
         if flags is not None:
@@ -255,13 +269,12 @@ def run_attach(name, key, exe, flags, iters, rep):
                                         stderr=err)
             if not wait_file(tool, epath, "tracing pid", 60):
                 return "tool did not attach: " + read_text(epath).strip()[-300:]
-        target.stdin.write("go\n")
-        target.stdin.flush()
-        done = read_prefix(target.stdout, "LOOP", RUN_TIMEOUT)
+        target.stdin.write(b"go\n")
+        done = out.next_with("LOOP", RUN_TIMEOUT)
         if not done:
             return "target did not finish the loop"
         if tool is None:
-            probes = read_prefix(target.stdout, "UPROBES", 30)
+            probes = out.next_with("UPROBES", 30)
             return float(done[1]), None, bool(probes and probes[1] == "1")
         # Stop the tool while the target still lives: it sees the loop only.
         rc = stop(tool, signal.SIGINT)
@@ -274,8 +287,8 @@ def run_attach(name, key, exe, flags, iters, rep):
         if tool is not None:
             stop(tool, signal.SIGINT)
         try:
-            target.stdin.write("exit\n")
-            target.stdin.flush()
+            target.stdin.write(b"exit\n")
+            target.stdin.close()  # EOF: a target still waiting for "go" runs and ends
         except OSError:
             pass
         try:
@@ -299,25 +312,10 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def all_mode_matches(args, cmdline):
-    """Whether a `pymemleak --all` run with these arguments would trace cmdline."""
-    for i, a in enumerate(args):
-        pattern = None
-        if a == "--match" and i + 1 < len(args):
-            pattern = args[i + 1]
-        elif a.startswith("--match="):
-            pattern = a[len("--match="):]
-        if pattern is not None:
-            try:
-                return re.search(pattern, cmdline) is not None
-            except re.error:
-                return True
-    return True
-
-
-def foreign_tracers(cmdline):
-    """Pids of `pymemleak --all` runs on the host that would trace a process
-    with this command line (ours run with -p or --, never --all)."""
+def foreign_tracers():
+    """Pids of `pymemleak --all` runs on the host (ours run with -p or --, never
+    --all). Seen here: while one runs, even with a --match that excludes our
+    processes, they carry uprobes, so any of them makes a sample suspect."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -327,45 +325,58 @@ def foreign_tracers(cmdline):
                 args = f.read(4096).decode(errors="replace").split("\0")
         except OSError:
             continue
-        if os.path.basename(args[0]) == "pymemleak" and "--all" in args and \
-                all_mode_matches(args, cmdline):
+        if os.path.basename(args[0]) == "pymemleak" and "--all" in args:
             pids.append(int(d))
     return pids
 
 
-def wait_quiet(cmdline, timeout):
-    """Wait up to timeout seconds for foreign tracers to end; True when none is left."""
-    end, said = time.time() + timeout, False
+def pause(seconds):
+    """Sleep out of the bench's shared patience; False once it is spent."""
+    seconds = min(seconds, patience["left"])
+    if seconds <= 0:
+        return False
+    time.sleep(seconds)
+    patience["left"] -= seconds
+    return True
+
+
+def wait_quiet():
+    """Wait (within the patience left) for foreign tracers to end."""
+    said = False
     while True:
-        pids = foreign_tracers(cmdline)
+        pids = foreign_tracers()
         if not pids:
-            return True
-        if time.time() >= end:
-            return False
+            return
         if not said:
-            log("waiting for `pymemleak --all` (pid %s) to end: it would probe our runs too" %
+            log("waiting for `pymemleak --all` (pid %s) to end: it probes our runs too" %
                 ", ".join(str(p) for p in pids))
             said = True
-        time.sleep(1)
+        if not pause(1):
+            return
 
 
 def run_mode(setup, mode, rep, startup, res):
     """One measurement of one mode, appended to res; failures are recorded."""
-    name, _, exe, kind, _ = setup
+    name, _, _, kind, _ = setup
     key, label, _ = mode
-    cmdline = "%s %s %d" % (exe, WORKLOAD, ITERS)
+    dirty = False
     for attempt in range(1, PROBED_RETRIES + 1):
-        wait_quiet(cmdline, QUIET_TIMEOUT)
+        # Let whatever probed the last attempt finish; no retry once patience is spent.
+        if attempt > 1 and not pause(2 * attempt):
+            break
+        wait_quiet()
         wall = time.time()
         r = measure(setup, mode, ITERS, rep)
         wall = time.time() - wall
         # A sample that another tracer probed (seen by the workload itself when
         # untraced, or a global tracer still running after it) is redone.
-        if isinstance(r, str) or not (r[2] or foreign_tracers(cmdline)):
+        dirty = not isinstance(r, str) and (r[2] or bool(foreign_tracers()))
+        if not dirty:
             break
         probed.append("%s %s rep %d" % (name, label, rep))
-        log("%s rep %d %s: probed by another tracer (attempt %d), %s" %
-            (name, rep, label, attempt, "again" if attempt < PROBED_RETRIES else "kept"))
+        log("%s rep %d %s: probed by another tracer (attempt %d)" % (name, rep, label, attempt))
+    if dirty:
+        suspect.append("%s %s rep %d" % (name, label, rep))
     if isinstance(r, str):
         failures.append("%s %s rep %d: %s" % (name, label, rep, r))
         log("%s rep %d %s: FAILED %s" % (name, rep, label, r))
@@ -532,8 +543,10 @@ def main():
     with open(os.path.join(OUT, "runs.json"), "w") as f:
         json.dump(raw, f, indent=1)
     if probed:
-        body += ["runs probed by another tracer on the host, redone: %d (%s)" %
-                 (len(probed), "; ".join(probed[:5]) + (" ..." if len(probed) > 5 else ""))]
+        body += ["samples probed by another tracer on the host and redone: %d" % len(probed)]
+    if suspect:
+        body += ["samples probed by another tracer and kept (retries spent): %d (%s)" %
+                 (len(suspect), "; ".join(suspect[:4]) + (" ..." if len(suspect) > 4 else ""))]
     if failures:
         body += ["", "FAILED runs (%d):" % len(failures)] + ["  " + f for f in failures]
     text = "\n".join(head + [("SKIP " + s) for s in skipped] + body) + "\n"

@@ -92,7 +92,8 @@ static bool cursor__flag(struct cursor *c, char yes, char no, bool *out)
 }
 
 /* Parse one line (without its '\n') into *m. False if malformed. */
-static bool parse_line(const char *line, size_t len, struct pml_mapping *m)
+/* On success the path is copied to *pool (which advances past its NUL). */
+static bool parse_line(const char *line, size_t len, struct pml_mapping *m, char **pool)
 {
 	struct cursor c = { line, line + len };
 	uint64_t major, minor;
@@ -124,8 +125,10 @@ static bool parse_line(const char *line, size_t len, struct pml_mapping *m)
 	plen = (size_t)(c.end - c.p);
 	if (plen >= PML_PATH_MAX || memchr(c.p, '\0', plen))
 		return false;
-	memcpy(m->path, c.p, plen);
-	m->path[plen] = '\0';
+	memcpy(*pool, c.p, plen);
+	(*pool)[plen] = '\0';
+	m->path = *pool;
+	*pool += plen + 1;
 	return true;
 }
 
@@ -134,10 +137,12 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 	size_t lines = 0, nbad = 0, n = 0;
 	struct pml_mapping *v;
 	const char *p, *end;
+	char *pool, *cur;
 
 	if (!out || (!buf && len))
 		return -EINVAL;
 	out->v = NULL;
+	out->pool = NULL;
 	out->n = 0;
 	if (bad)
 		*bad = 0;
@@ -157,8 +162,14 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 	}
 	/* calloc: large arrays come zeroed from mmap, untouched tails cost nothing. */
 	v = calloc(lines, sizeof(*v));
-	if (!v)
+	/* Paths are pieces of the text: text + one NUL a line always fits. */
+	pool = malloc(len + lines + 1);
+	if (!v || !pool) {
+		free(v);
+		free(pool);
 		return -ENOMEM;
+	}
+	cur = pool;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -171,10 +182,14 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 		 * between read() calls. Dropping it keeps v sorted and disjoint,
 		 * which find_addr relies on.
 		 */
-		if (parse_line(p, (size_t)(eol - p), m) && (!n || m->start >= v[n - 1].end))
+		char *mark = cur;
+
+		if (parse_line(p, (size_t)(eol - p), m, &cur) && (!n || m->start >= v[n - 1].end)) {
 			n++;
-		else
+		} else {
 			nbad++;
+			cur = mark;	/* a rejected line's path is not kept */
+		}
 		p = nl ? nl + 1 : end;
 	}
 	if (n < lines)
@@ -182,9 +197,12 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 
 	if (!n) {
 		free(v);
+		free(pool);
 		v = NULL;
+		pool = NULL;
 	}
 	out->v = v;
+	out->pool = pool;
 	out->n = n;
 	if (bad)
 		*bad = nbad;
@@ -274,7 +292,9 @@ void procmaps__free(struct pml_maps *m)
 	if (!m)
 		return;
 	free(m->v);
+	free(m->pool);
 	m->v = NULL;
+	m->pool = NULL;
 	m->n = 0;
 }
 

@@ -21,12 +21,13 @@ struct pml_mapping {
 	uint32_t dev_major;
 	uint32_t dev_minor;
 	bool r, w, x, p;	 /* permissions; p = private */
-	char path[PML_PATH_MAX]; /* "" for anonymous; " (deleted)" kept as is */
+	const char *path; /* "" for anonymous; " (deleted)" kept as is; in maps->pool */
 };
 
 struct pml_maps {
 	struct pml_mapping *v;
 	size_t n;
+	char *pool;	/* every path, NUL-terminated: a map costs its text, not 4 KiB a line */
 };
 
 /*
