@@ -67,9 +67,18 @@ def map_entries(names, pid):
         maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
     except (OSError, subprocess.CalledProcessError, ValueError):
         return out
+    ids = set()
+    fddir = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fddir) if os.path.isdir(fddir) else []:
+        try:
+            for line in open(os.path.join(fddir, fd)):
+                if line.startswith("map_id:"):
+                    ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
     newest = {}
     for m in maps:
-        if m.get("name") in names and any(p.get("pid") == pid for p in m.get("pids", [])):
+        if m.get("name") in names and m["id"] in ids:
             newest[m["name"]] = m
     for name, m in newest.items():
         try:
