@@ -39,6 +39,7 @@ struct stack_ent {
 	size_t ntypes;
 	uint64_t first_seq;		/* snapshot of the series' first point */
 	uint64_t last_seq;		/* last snapshot in which the stack had a row */
+	uint64_t info_seq;		/* snapshot count when the info was set */
 	uint64_t bytes[PML_SERIES_MAX]; /* by snapshot % PML_SERIES_MAX */
 };
 
@@ -75,6 +76,11 @@ struct pml_agg {
 	struct pidseen *seen;
 	size_t nseen, seen_cap;
 	struct keytab seentab;
+
+	/* Frame file and function names, interned: thousands of stacks share
+	 * a few hundred names. Freed with the aggregator. */
+	char **strs;
+	size_t nstrs, strs_cap;
 };
 
 #define KEYTAB_MIN_CAP 64
@@ -197,14 +203,9 @@ static int cmp_u64_desc(uint64_t x, uint64_t y)
 	return x > y ? -1 : x < y ? 1 : 0;
 }
 
+/* Frame strings are interned in the aggregator: only the arrays are owned. */
 static void stackinfo__clear(struct pml_stackinfo *si)
 {
-	size_t i;
-
-	for (i = 0; i < si->nframes; i++) {
-		free(si->frames[i].file);
-		free(si->frames[i].function);
-	}
 	free(si->frames);
 	free(si->native);
 	memset(si, 0, sizeof(*si));
@@ -219,7 +220,54 @@ static int dup_str(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-static int stackinfo__copy(struct pml_stackinfo *dst, const struct pml_stackinfo *src)
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* The aggregator's copy of s (one per distinct string), or NULL. */
+static char *agg__intern(struct pml_agg *a, const char *s)
+{
+	size_t i, mask;
+	char **nv, *c;
+
+	if (!s)
+		return NULL;
+	if ((a->nstrs + 1) * 2 > a->strs_cap) {
+		size_t cap = a->strs_cap ? a->strs_cap * 2 : 256, j;
+
+		nv = calloc(cap, sizeof(*nv));
+		if (!nv)
+			return NULL;
+		for (j = 0; j < a->strs_cap; j++) {
+			if (!a->strs[j])
+				continue;
+			for (i = str_hash(a->strs[j]) & (cap - 1); nv[i]; i = (i + 1) & (cap - 1))
+				;
+			nv[i] = a->strs[j];
+		}
+		free(a->strs);
+		a->strs = nv;
+		a->strs_cap = cap;
+	}
+	mask = a->strs_cap - 1;
+	for (i = str_hash(s) & mask; a->strs[i]; i = (i + 1) & mask)
+		if (!strcmp(a->strs[i], s))
+			return a->strs[i];
+	c = strdup(s);
+	if (!c)
+		return NULL;
+	a->strs[i] = c;
+	a->nstrs++;
+	return c;
+}
+
+static int stackinfo__copy(struct pml_agg *a, struct pml_stackinfo *dst,
+			   const struct pml_stackinfo *src)
 {
 	size_t i;
 
@@ -235,8 +283,10 @@ static int stackinfo__copy(struct pml_stackinfo *dst, const struct pml_stackinfo
 		for (i = 0; i < src->nframes; i++) {
 			dst->nframes = i + 1;
 			dst->frames[i].line = src->frames[i].line;
-			if (dup_str(&dst->frames[i].file, src->frames[i].file) ||
-			    dup_str(&dst->frames[i].function, src->frames[i].function))
+			dst->frames[i].file = agg__intern(a, src->frames[i].file);
+			dst->frames[i].function = agg__intern(a, src->frames[i].function);
+			if ((src->frames[i].file && !dst->frames[i].file) ||
+			    (src->frames[i].function && !dst->frames[i].function))
 				goto out_clear;
 		}
 	}
@@ -279,6 +329,9 @@ void agg__free(struct pml_agg *a)
 	free(a->pidtab.slots);
 	free(a->seen);
 	free(a->seentab.slots);
+	for (i = 0; i < a->strs_cap; i++)
+		free(a->strs[i]);
+	free(a->strs);
 	free(a);
 }
 
@@ -304,6 +357,12 @@ static void agg__evict(struct pml_agg *a)
 
 		if (!ent__series_live(a, e))
 			e->has_series = false;
+		/* A stack that has held nothing for PML_SERIES_MAX snapshots
+		 * goes, its meaning too (BPF interns it anew if it comes back):
+		 * churn and start-up cannot grow the tracer without bound. */
+		if (e->has_info && !e->has_series && a->nsnap - e->info_seq >= PML_SERIES_MAX &&
+		    (!e->last_seq || a->nsnap - e->last_seq > PML_SERIES_MAX))
+			e->has_info = false;
 		if (!e->has_series && !e->has_info && !e->ntypes) {
 			ent__free(e);
 			continue;
@@ -473,7 +532,7 @@ int agg__set_stack(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
 	struct stack_ent *e;
 	int err;
 
-	err = stackinfo__copy(&copy, info);
+	err = stackinfo__copy(a, &copy, info);
 	if (err)
 		return err;
 	e = agg__ent_get(a, pid, stack_id);
@@ -484,6 +543,7 @@ int agg__set_stack(struct pml_agg *a, uint32_t pid, uint64_t stack_id,
 	stackinfo__clear(&e->info);
 	e->info = copy;
 	e->has_info = true;
+	e->info_seq = a->nsnap;
 	return 0;
 }
 

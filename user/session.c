@@ -535,7 +535,9 @@ static bool stack_unused(uint32_t pid, uint64_t stack_id, void *ctx)
 {
 	const struct session *s = ctx;
 
-	return !agg__has_row(s->agg, pid, stack_id) && agg__has_stack(s->agg, pid, stack_id);
+	/* No row: no allocation of it is outstanding, so nothing needs it
+	 * interned; a new allocation interns (and announces) it again. */
+	return !agg__has_row(s->agg, pid, stack_id);
 }
 
 static void snapshot(struct session *s)
