@@ -188,7 +188,7 @@ int procmaps__parse(const char *buf, size_t len, struct pml_maps *out, size_t *b
 			n++;
 		} else {
 			nbad++;
-			cur = mark;	/* a rejected line's path is not kept */
+			cur = mark; /* a rejected line's path is not kept */
 		}
 		p = nl ? nl + 1 : end;
 	}

@@ -20,14 +20,14 @@ struct pml_mapping {
 	uint64_t inode;
 	uint32_t dev_major;
 	uint32_t dev_minor;
-	bool r, w, x, p;	 /* permissions; p = private */
+	bool r, w, x, p;  /* permissions; p = private */
 	const char *path; /* "" for anonymous; " (deleted)" kept as is; in maps->pool */
 };
 
 struct pml_maps {
 	struct pml_mapping *v;
 	size_t n;
-	char *pool;	/* every path, NUL-terminated: a map costs its text, not 4 KiB a line */
+	char *pool; /* every path, NUL-terminated: a map costs its text, not 4 KiB a line */
 };
 
 /*
