@@ -8,7 +8,7 @@ occupancy of its BPF maps; at the end, whether they stayed flat. A report of
 figures, never a test: it exits 0 unless the tracer died.
 """
 import glob
-import json
+import re
 import os
 import random
 import signal
@@ -60,34 +60,21 @@ def rss_kib(pid):
     return -1
 
 
-def map_entries(names, pid):
-    """Entries of the BPF maps held by process pid, by map name."""
-    out = {}
+TRACER = re.compile(r"tracer: rss (\d+) KiB; maps: allocs (\d+)/\d+, outstanding (\d+)/\d+, "
+                    r"stacks (\d+)/\d+, procs (\d+)/\d+")
+
+
+def last_tracer_line(path):
+    """The tool's latest self-report (it prints one per interval with -v)."""
+    found = None
     try:
-        maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
-    except (OSError, subprocess.CalledProcessError, ValueError):
-        return out
-    ids = set()
-    fddir = "/proc/%d/fdinfo" % pid
-    for fd in os.listdir(fddir) if os.path.isdir(fddir) else []:
-        try:
-            for line in open(os.path.join(fddir, fd)):
-                if line.startswith("map_id:"):
-                    ids.add(int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-    newest = {}
-    for m in maps:
-        if m.get("name") in names and m["id"] in ids:
-            newest[m["name"]] = m
-    for name, m in newest.items():
-        try:
-            dump = subprocess.check_output(["bpftool", "-j", "map", "dump", "id", str(m["id"])],
-                                           stderr=subprocess.DEVNULL)
-            out[name] = (len(json.loads(dump)), m.get("max_entries", 0))
-        except (subprocess.CalledProcessError, ValueError):
-            pass
-    return out
+        for line in open(path, errors="replace"):
+            m = TRACER.search(line)
+            if m:
+                found = tuple(int(x) for x in m.groups())
+    except OSError:
+        pass
+    return found
 
 
 def main():
@@ -101,8 +88,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pymemleak-soak-")
     script = os.path.join(tmp, "worker_%s.py" % MARK)
     open(script, "w").write(WORKER)
-    log = open(os.path.join(tmp, "tool.log"), "w")
-    tool = subprocess.Popen([TOOL, "--all", "--match", MARK, "-q", "-i", "5",
+    logpath = os.path.join(tmp, "tool.log")
+    log = open(logpath, "w")
+    tool = subprocess.Popen([TOOL, "--all", "--match", MARK, "-v", "-n", "1", "-i", "5",
                              "--json", os.path.join(tmp, "soak.json")],
                             stdout=log, stderr=subprocess.STDOUT)
     time.sleep(3)
@@ -120,10 +108,8 @@ def main():
             workers.append(subprocess.Popen([exe, script, str(rnd.uniform(1, 6))]))
             started += 1
         if time.time() >= next_sample:
-            m = map_entries({"allocs", "outstanding", "stacks", "procs"}, tool.pid)
-            row = (time.time() - t0, started, rss_kib(tool.pid),
-                   m.get("allocs", (-1, 0))[0], m.get("outstanding", (-1, 0))[0],
-                   m.get("stacks", (-1, 0))[0], m.get("procs", (-1, 0))[0])
+            m = last_tracer_line(logpath) or (-1, -1, -1, -1, -1)
+            row = (time.time() - t0, started, rss_kib(tool.pid), m[1], m[2], m[3], m[4])
             samples.append(row)
             print("%6.0f %6d %9d %10d %10d %10d %8d" % row, flush=True)
             next_sample += 15

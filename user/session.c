@@ -787,6 +787,27 @@ out:
 	free(ts.w);
 }
 
+/* The tracer's own footprint: what --all must keep bounded. */
+static void print_occupancy(struct session *s)
+{
+	struct pml_occupancy o;
+	long rss_kib = -1;
+	char line[256];
+	FILE *f;
+
+	tracer__occupancy(s->tr, &o);
+	f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &rss_kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	printf("tracer: rss %ld KiB; maps: allocs %zu/%zu, outstanding %zu/%zu, stacks %zu/%zu, "
+	       "procs %zu/%zu\n",
+	       rss_kib, o.allocs, o.allocs_max, o.outstanding, o.outstanding_max, o.stacks,
+	       o.stacks_max, o.procs, o.procs_max);
+}
+
 /* Write one export; a failure is reported and remembered for the exit status. */
 static void export_one(struct session *s, FILE *f, const char *path, int err)
 {
@@ -832,6 +853,8 @@ static void report(struct session *s, bool final)
 	if (s->o->all)
 		printf("%zu Python processes traced (%zu binaries shared)%s\n", n, s->nshared,
 		       s->over_limit ? "; some not traced: --max-procs reached" : "");
+	if (s->o->verbose)
+		print_occupancy(s);
 	report__text(stdout, s->agg, pi, n, now_ns(), since_start(s), s->o->top, s->o->sort,
 		     stat_names());
 	fflush(stdout);

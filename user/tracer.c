@@ -547,11 +547,27 @@ static size_t count_keys(int fd, size_t keysz)
 	return n;
 }
 
-void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks)
+static int count_alloc(const struct pml_alloc_key *k, const struct pml_alloc *v, void *ctx)
 {
-	*outstanding = count_keys(bpf_map__fd(t->skel->maps.outstanding),
-				  sizeof(struct pml_outstanding_key));
-	*stacks = count_keys(bpf_map__fd(t->skel->maps.stacks), sizeof(struct pml_stack_key));
+	(void)k;
+	(void)v;
+	(void)ctx;
+	return 0;
+}
+
+void tracer__occupancy(struct pml_tracer *t, struct pml_occupancy *o)
+{
+	struct pymemleak_bpf *k = t->skel;
+	long n = tracer__scan_allocs(t, SIZE_MAX, count_alloc, NULL);
+
+	o->allocs = n > 0 ? (size_t)n : 0;
+	o->allocs_max = bpf_map__max_entries(k->maps.allocs);
+	o->outstanding = count_keys(bpf_map__fd(k->maps.outstanding), sizeof(struct pml_outstanding_key));
+	o->outstanding_max = bpf_map__max_entries(k->maps.outstanding);
+	o->stacks = count_keys(bpf_map__fd(k->maps.stacks), sizeof(struct pml_stack_key));
+	o->stacks_max = bpf_map__max_entries(k->maps.stacks);
+	o->procs = count_keys(bpf_map__fd(k->maps.procs), sizeof(uint32_t));
+	o->procs_max = bpf_map__max_entries(k->maps.procs);
 }
 
 int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct pml_stack *out)

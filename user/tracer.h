@@ -112,8 +112,14 @@ size_t tracer__trim(struct pml_tracer *t, uint32_t before);
 size_t tracer__gc_stacks(struct pml_tracer *t,
 			 bool (*doomed)(uint32_t pid, uint64_t stack_id, void *ctx), void *ctx);
 
-/* Entries in `outstanding` and `allocs` now (for the occupancy report). */
-void tracer__occupancy(struct pml_tracer *t, size_t *outstanding, size_t *stacks);
+/* Entries in the maps now (for -v and the soak benchmark). */
+struct pml_occupancy {
+	size_t allocs, allocs_max;
+	size_t outstanding, outstanding_max;
+	size_t stacks, stacks_max;
+	size_t procs, procs_max;
+};
+void tracer__occupancy(struct pml_tracer *t, struct pml_occupancy *o);
 
 int tracer__stack(struct pml_tracer *t, uint32_t pid, uint64_t stack_id, struct pml_stack *out);
 
