@@ -69,6 +69,7 @@ struct pml_elf {
 	size_t len;
 	void *map; /* elf__open_file's mapping, or NULL */
 	size_t map_len;
+	int fd; /* elf__open_file's file, for elf__read_at; -1 otherwise */
 
 	uint16_t type;
 	uint64_t phoff;
@@ -404,6 +405,7 @@ struct pml_elf *elf__open_mem(const void *buf, size_t len)
 		return NULL;
 	e->img = buf;
 	e->len = len;
+	e->fd = -1;
 	e->type = eh.e_type;
 
 	err = load_shdrs(e, &eh, &phnum);
@@ -453,15 +455,15 @@ struct pml_elf *elf__open_file(const char *path)
 		err = errno;
 		goto out_close_fd;
 	}
-	close(fd);
-
 	e = elf__open_mem(map, (size_t)st.st_size);
 	if (!e) {
 		err = errno;
 		munmap(map, (size_t)st.st_size);
+		close(fd);
 		errno = err;
 		return NULL;
 	}
+	e->fd = fd;
 	e->map = map;
 	e->map_len = (size_t)st.st_size;
 	return e;
@@ -482,7 +484,32 @@ void elf__close(struct pml_elf *e)
 	free(e->addr_maxend);
 	if (e->map)
 		munmap(e->map, e->map_len);
+	if (e->fd >= 0)
+		close(e->fd);
 	free(e);
+}
+
+int elf__read_at(const struct pml_elf *e, uint64_t vaddr, void *buf, size_t len)
+{
+	uint64_t off;
+	size_t avail = len;
+	const uint8_t *p;
+	ssize_t n;
+
+	if (!e || !buf)
+		return -EINVAL;
+	/* Bounds from the segment table, as elf__bytes_at. */
+	p = elf__bytes_at(e, vaddr, &avail);
+	if (!p || avail < len || elf__vaddr_to_offset(e, vaddr, &off))
+		return -ENOENT;
+	if (e->fd < 0) {
+		memcpy(buf, p, len);
+		return 0;
+	}
+	n = pread(e->fd, buf, len, (off_t)off);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
 }
 
 bool elf__has_symtab(const struct pml_elf *e)

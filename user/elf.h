@@ -78,6 +78,15 @@ uint64_t elf__first_load_vaddr(const struct pml_elf *e);
  * data, *len updated). NULL if vaddr is not in file-backed data. */
 const uint8_t *elf__bytes_at(const struct pml_elf *e, uint64_t vaddr, size_t *len);
 
+/*
+ * Copy len bytes of the file at vaddr into buf, read from the file itself:
+ * the mapping elf__bytes_at() reads from can hold the int3 breakpoints of
+ * uprobes attached for every process (ours included), so code that is
+ * disassembled must come from here. Returns 0, -ENOENT (not in file-backed
+ * data), -EIO (short read) or -errno.
+ */
+int elf__read_at(const struct pml_elf *e, uint64_t vaddr, void *buf, size_t len);
+
 /* DT_NEEDED entries: calls cb(name, ctx) for each; stops when cb returns
  * non-zero and returns that value. Returns 0 otherwise. */
 int elf__for_each_needed(const struct pml_elf *e, int (*cb)(const char *name, void *ctx),

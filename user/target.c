@@ -265,8 +265,9 @@ static int plan_probe(const struct pml_elf *e, const struct probe_spec *ps, uint
 		      int libc, const struct pml_target_opts *o, struct pml_probe *p)
 {
 	struct pml_probesite site = { 0 };
-	struct pml_elf_sym s;
+	uint8_t buf[PML_PROBESITE_WINDOW];
 	size_t len = PML_PROBESITE_WINDOW;
+	struct pml_elf_sym s;
 	const uint8_t *code;
 	int err;
 
@@ -281,9 +282,10 @@ static int plan_probe(const struct pml_elf *e, const struct probe_spec *ps, uint
 	p->layer = layer;
 	p->libc = libc;
 
-	code = elf__bytes_at(e, s.value, &len);
-	if (s.size && len > s.size)
+	/* The code from the file, not the mapping: other tracers' breakpoints. */
+	if (elf__bytes_at(e, s.value, &len) && s.size && len > s.size)
 		len = s.size;
+	code = !elf__read_at(e, s.value, buf, len) ? buf : NULL;
 	if (o->count_only || o->no_placement || !code) {
 		snprintf(p->why, sizeof(p->why), "%s",
 			 code ? "function entry (placement disabled)" : "function entry (no code)");
@@ -339,8 +341,13 @@ static int plan_at(const struct pml_elf *e, const char *name, uint64_t vaddr, en
 		   int nargs, bool ret, const struct pml_target_opts *o, struct pml_probe *p)
 {
 	struct pml_probesite site = { 0 };
+	uint8_t buf[PML_PROBESITE_WINDOW];
 	size_t len = PML_PROBESITE_WINDOW;
-	const uint8_t *code = elf__bytes_at(e, vaddr, &len);
+	const uint8_t *code;
+
+	/* From the file: the mapping may hold other tracers' breakpoints. */
+	elf__bytes_at(e, vaddr, &len);
+	code = len && !elf__read_at(e, vaddr, buf, len) ? buf : NULL;
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->symbol, sizeof(p->symbol), "%s", name);
@@ -410,6 +417,7 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 	};
 	struct pml_inl_public pub[sizeof(pubs) / sizeof(pubs[0])];
 	struct pml_inl_plan *plan = NULL;
+	uint8_t *text_copy = NULL;
 	struct pml_inl_text text;
 	struct pml_inl_code chunk;
 	struct pml_inl_fns fns;
@@ -421,6 +429,18 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 		snprintf(err, errlen, "no .text in %s", t->pybin);
 		return -ENOENT;
 	}
+	/* Disassemble the file's bytes: in the mapping, uprobes attached for
+	 * every process (another tracer's --all, say) show as int3. */
+	text_copy = malloc(chunk.len);
+	if (!text_copy)
+		return -ENOMEM;
+	r = elf__read_at(e, chunk.vaddr, text_copy, chunk.len);
+	if (r) {
+		free(text_copy);
+		snprintf(err, errlen, "cannot read .text of %s: %s", t->pybin, strerror(-r));
+		return r;
+	}
+	chunk.bytes = text_copy;
 	text.chunks = &chunk;
 	text.n = 1;
 	for (i = 0; i < sizeof(pubs) / sizeof(pubs[0]); i++) {
@@ -433,28 +453,30 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 	r = inlined__find_fns(&text, pub, n, &fns);
 	if (r) {
 		snprintf(err, errlen, "cannot find the inlined allocator in %s", t->pybin);
-		return r;
+		goto out;
 	}
 	for (k = 0; k < PML_INL_KINDS; k++) {
 		if (!fns.addr[k])
 			continue;
-		if (t->nprobes == PML_MAX_PROBES)
-			return -E2BIG;
+		if (t->nprobes == PML_MAX_PROBES) {
+			r = -E2BIG;
+			goto out;
+		}
 		r = plan_at(e, internal[k].name, fns.addr[k],
 			    o->count_only ? PROG_COUNT : internal[k].prog, internal[k].nargs,
 			    internal[k].ret && !o->count_only, o, &t->probes[t->nprobes]);
 		if (r)
-			return r;
+			goto out;
 		t->nprobes++;
 	}
 	if (o->count_only || o->no_inlined)
-		return 0;
+		goto out; /* r is 0 */
 	plan = inlined__plan(&text, &fns);
 	if (!plan) {
 		r = -errno;
 		snprintf(err, errlen, "cannot analyse the inlined allocator sites: %s",
 			 strerror(-r));
-		return r;
+		goto out;
 	}
 	t->inl_sites = plan->n;
 	for (i = 0, n = 0; i < plan->n; i++)
@@ -463,7 +485,8 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 	t->inl = calloc(n ? n : 1, sizeof(*t->inl));
 	if (!t->inl) {
 		inlined__plan_free(plan);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
 	for (i = 0; i < plan->n; i++) {
 		const struct pml_inl_site *site = &plan->sites[i];
@@ -496,7 +519,10 @@ static int plan_inlined(struct pml_target *t, const struct pml_elf *e,
 		t->inl_handled++;
 	}
 	inlined__plan_free(plan);
-	return 0;
+	r = 0;
+out:
+	free(text_copy);
+	return r;
 }
 
 int target__inspect(int pid, const struct pml_target_opts *o, struct pml_target *t, char *err,

@@ -562,7 +562,8 @@ void tracer__occupancy(struct pml_tracer *t, struct pml_occupancy *o)
 
 	o->allocs = n > 0 ? (size_t)n : 0;
 	o->allocs_max = bpf_map__max_entries(k->maps.allocs);
-	o->outstanding = count_keys(bpf_map__fd(k->maps.outstanding), sizeof(struct pml_outstanding_key));
+	o->outstanding =
+		count_keys(bpf_map__fd(k->maps.outstanding), sizeof(struct pml_outstanding_key));
 	o->outstanding_max = bpf_map__max_entries(k->maps.outstanding);
 	o->stacks = count_keys(bpf_map__fd(k->maps.stacks), sizeof(struct pml_stack_key));
 	o->stacks_max = bpf_map__max_entries(k->maps.stacks);
