@@ -13,7 +13,6 @@ static const cap_value_t keep[] = {
 	CAP_PERFMON,	     /* uprobes for processes found later */
 	CAP_SYS_PTRACE,	     /* reading target memory, /proc/PID/root */
 	CAP_DAC_READ_SEARCH, /* binaries of other users and containers */
-	CAP_SYS_ADMIN,	     /* only with new_attaches: must stay last */
 };
 
 static bool has(cap_t c, cap_value_t v)
@@ -49,9 +48,9 @@ int caps__check(char *missing, size_t len)
 	return missing[0] ? -EPERM : 0;
 }
 
-int caps__drop(bool new_attaches)
+int caps__drop(void)
 {
-	const size_t nkeep = sizeof(keep) / sizeof(keep[0]) - !new_attaches;
+	const size_t nkeep = sizeof(keep) / sizeof(keep[0]);
 	cap_value_t v;
 	size_t i;
 	cap_t c;

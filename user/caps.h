@@ -15,13 +15,11 @@
 int caps__check(char *missing, size_t len);
 
 /*
- * Keep only what tracing goes on needing (BPF map access, reading target
- * memory, reaching files through /proc/PID/root) and drop every other
- * capability from all sets, the bounding set included; set no_new_privs.
- * `new_attaches`: probes will still be attached later (--all); this kernel
- * then refuses the uprobe perf events without CAP_SYS_ADMIN once the other
- * capabilities are gone, so it is kept too. Returns 0 or -errno.
+ * Keep only what tracing goes on needing (BPF map access and new uprobe_multi
+ * links for processes found later, reading target memory, reaching files
+ * through /proc/PID/root) and drop every other capability from all sets, the
+ * bounding set included; set no_new_privs. Returns 0 or -errno.
  */
-int caps__drop(bool new_attaches);
+int caps__drop(void);
 
 #endif

@@ -1305,7 +1305,7 @@ int session__run(const struct pml_opts *o)
 	s.attached = true;
 	s.start_ns = now_ns();
 
-	err = caps__drop(o->all);
+	err = caps__drop();
 	if (err && o->verbose)
 		p_err("warning: cannot drop capabilities: %s", strerror(-err));
 
