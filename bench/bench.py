@@ -431,9 +431,11 @@ def fmt_time(t):
 
 
 def spread(ts):
+    """Interquartile range over median: one stray sample of nine does not swamp it."""
     if len(ts) < 2 or not median(ts):
         return "-"
-    return "%.0f%%" % (100.0 * (max(ts) - min(ts)) / median(ts))
+    q1, _, q3 = statistics.quantiles(ts, n=4, method="inclusive")
+    return "%.0f%%" % (100.0 * (q3 - q1) / median(ts))
 
 
 def events_of(entry):
@@ -463,7 +465,7 @@ def table(setup, res):
             rate = ", %.1f M/s untraced" % (loop_ev[2] / base / 1e6) if base else ""
         lines.append("  loop: %d allocations + %d frees seen by pymemleak%s" %
                      (loop_ev[0], loop_ev[1], rate))
-    hdr = "  %-40s %10s %6s %9s" % ("mode", "loop", "spread", "slowdown")
+    hdr = "  %-40s %10s %6s %9s" % ("mode", "loop", "iqr", "slowdown")
     if kind == "debian":
         hdr += " %11s" % "vs pymalloc"
     hdr += " %9s" % "us/event"
@@ -529,7 +531,7 @@ def main():
             "%s; host: Linux %s, %s, %d CPUs; %s" % (version, platform.release(),
                                                      platform.machine(), os.cpu_count() or 0,
                                                      time.strftime("%Y-%m-%d %H:%M:%S")),
-            "loop = the timed hot loop only (median); spread = (max - min) / median; "
+            "loop = the timed hot loop only (median); iqr = interquartile range / median; "
             "slowdown = loop / untraced loop;",
             "us/event = (loop - untraced loop) / (allocations + frees pymemleak saw in the "
             "loop), the same denominator for every row of a launch-mode table"]
