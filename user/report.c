@@ -1317,3 +1317,68 @@ void report__text(FILE *out, const struct pml_agg *a, const struct pml_procinfo 
 	for (i = 0; i < nprocs; i++)
 		report__proc(out, a, &procs[i], now_ns, duration_s, top, sort, stat_names);
 }
+
+struct proc_rank {
+	size_t idx;
+	double growth; /* sum of its stacks' positive fitted growth, bytes/s */
+	uint64_t bytes, count;
+};
+
+static int cmp_proc_rank(const void *px, const void *py)
+{
+	const struct proc_rank *x = px, *y = py;
+
+	if (x->growth != y->growth)
+		return x->growth > y->growth ? -1 : 1;
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int report__summary(FILE *out, const struct pml_agg *a, const struct pml_procinfo *procs,
+		    size_t nprocs, size_t *order)
+{
+	struct proc_rank *r = calloc(nprocs ? nprocs : 1, sizeof(*r));
+	char human[32], rate[32];
+	struct pml_row *rows;
+	size_t i, j, n;
+
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < nprocs; i++) {
+		const struct pml_procinfo *p = &procs[i];
+
+		r[i].idx = i;
+		agg__totals(a, p->pid, &r[i].bytes, &r[i].count);
+		if (p->frozen) {
+			r[i].bytes = p->frozen_bytes;
+			r[i].count = p->frozen_count;
+		}
+		if (report__rank_proc(a, p, PML_SORT_BYTES, 0, &rows, &n))
+			continue;
+		for (j = 0; j < n; j++)
+			if (rows[j].growth_points >= PML_GROWTH_MIN && rows[j].growth_bps > 0)
+				r[i].growth += rows[j].growth_bps * rows[j].growth_fit;
+		free(rows);
+	}
+	qsort(r, nprocs, sizeof(*r), cmp_proc_rank);
+	fprintf(out, "\n  %-8s %-9s %-44s %-7s %12s %14s  %s\n", "pid", "python", "command",
+		"build", "outstanding", "growth", "coverage");
+	for (i = 0; i < nprocs; i++) {
+		const struct pml_procinfo *p = &procs[r[i].idx];
+
+		fprintf(out, "  %-8u %-9.9s ", p->pid, p->python);
+		put_untrusted(out, p->cmdline, 44);
+		fprintf(out, "%*s %-7.7s %12s %14s  %s%s\n",
+			(int)(44 - (strnlen(p->cmdline, 44) < 44 ? strnlen(p->cmdline, 44) : 44)),
+			"", strncmp(p->build, "static", 6) ? "shared" : "static",
+			report__bytes(r[i].bytes, human, sizeof(human)),
+			report__rate(r[i].growth, rate, sizeof(rate)),
+			p->cov.complete ? "complete" : "partial", p->exited ? " (exited)" : "");
+		if (order)
+			order[i] = r[i].idx;
+	}
+	fputc('\n', out);
+	free(r);
+	return 0;
+}

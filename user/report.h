@@ -216,6 +216,15 @@ int report__rank_proc(const struct pml_agg *a, const struct pml_procinfo *p, enu
 /* Totals of the snapshot for one pid (0, 0 if it has no rows). */
 void agg__totals(const struct pml_agg *a, uint32_t pid, uint64_t *bytes, uint64_t *count);
 
+/*
+ * One line per process (pid, python, command, build, outstanding, growth,
+ * coverage), ordered by growth (sum of its stacks' fitted growth), then
+ * outstanding bytes. order (nprocs entries, may be NULL) receives the
+ * indexes into procs in that order. Returns 0 or -ENOMEM.
+ */
+int report__summary(FILE *out, const struct pml_agg *a, const struct pml_procinfo *procs,
+		    size_t nprocs, size_t *order);
+
 /* Human byte count: "1.5 MiB", "812 B". Returns buf. */
 const char *report__bytes(uint64_t v, char *buf, size_t len);
 

@@ -31,12 +31,13 @@
 #include "target.h"
 #include "tracer.h"
 
-#define TICK_MS		 200
-#define EPOCH_SHIFT	 30	       /* ~1.07 s epochs: the age resolution */
-#define SCAN_EVERY_NS	 1000000000ull /* --all: rescan /proc at least this often */
-#define EXEC_RECHECK_NS	 3000000000ull /* --all: watch a fresh exec this long */
-#define LINGER_SNAPSHOTS 3  /* --all: keep an ended process's figures this many intervals */
-#define ENDED_KEEP	 64 /* --all: ended processes remembered after their data is freed */
+#define TICK_MS		  200
+#define EPOCH_SHIFT	  30		/* ~1.07 s epochs: the age resolution */
+#define SCAN_EVERY_NS	  1000000000ull /* --all: rescan /proc at least this often */
+#define EXEC_RECHECK_NS	  3000000000ull /* --all: watch a fresh exec this long */
+#define LINGER_SNAPSHOTS  3  /* --all: keep an ended process's figures this many intervals */
+#define SUMMARY_TOP_PROCS 5  /* --all: processes whose stacks are printed */
+#define ENDED_KEEP	  64 /* --all: ended processes remembered after their data is freed */
 
 enum tgt_state {
 	T_LIVE = 0,
@@ -855,8 +856,25 @@ static void report(struct session *s, bool final)
 		       s->over_limit ? "; some not traced: --max-procs reached" : "");
 	if (s->o->verbose)
 		print_occupancy(s);
-	report__text(stdout, s->agg, pi, n, now_ns(), since_start(s), s->o->top, s->o->sort,
-		     stat_names());
+	if (s->o->all && n > 1) {
+		/* The host at a glance, then the stacks of the processes that
+		 * grow most. */
+		size_t *order = calloc(n, sizeof(*order)), k, shown;
+		struct pml_procinfo *top = calloc(n, sizeof(*top));
+
+		if (order && top && !report__summary(stdout, s->agg, pi, n, order)) {
+			shown = n < SUMMARY_TOP_PROCS ? n : SUMMARY_TOP_PROCS;
+			for (k = 0; k < shown; k++)
+				top[k] = pi[order[k]];
+			report__text(stdout, s->agg, top, shown, now_ns(), since_start(s),
+				     s->o->top, s->o->sort, stat_names());
+		}
+		free(order);
+		free(top);
+	} else {
+		report__text(stdout, s->agg, pi, n, now_ns(), since_start(s), s->o->top, s->o->sort,
+			     stat_names());
+	}
 	fflush(stdout);
 	if (final)
 		write_exports(s, pi, n);
