@@ -12,7 +12,10 @@
 #include "classify.h"
 
 /* tp_flags bits with the same value on every supported CPython (3.8-3.13). */
-#define TPF_READY	  (1ull << 12)
+#define TPF_READY (1ull << 12)
+/* Py_TPFLAGS_UNICODE_SUBCLASS: a compact str is smaller than tp_basicsize
+ * (that is sizeof(PyUnicodeObject), the legacy layout). */
+#define TPF_UNICODE	  (1ull << 28)
 #define TPF_TYPE_SUBCLASS (1ull << 31)
 
 #define HDR_FIELD_MAX  64  /* ob_type, GC head, pre-header: bytes at most */
@@ -408,7 +411,8 @@ int classify__block(struct pml_classifier *c, int pid, uint64_t addr, uint64_t s
 			continue;
 		if (!type__valid(c, p, word(buf, off + l->ob_type), &f))
 			continue;
-		if (flags__offset(p, f.flags) != off || f.basicsize > size - off)
+		if (flags__offset(p, f.flags) != off ||
+		    (f.basicsize > size - off && !(f.flags & TPF_UNICODE)))
 			continue;
 		name__set(name, len, f.name);
 		return 0;

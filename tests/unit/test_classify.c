@@ -489,6 +489,27 @@ static void classify_block__block_smaller_than_basicsize__buffer(void **state)
 	}
 }
 
+/* A compact str is smaller than str's tp_basicsize (the legacy layout's size). */
+static void classify_block__compact_str_below_basicsize__str(void **state)
+{
+	struct world w;
+	uint64_t str_t, b;
+	size_t i;
+
+	for (i = 0; i < sizeof(minors) / sizeof(minors[0]); i++) {
+		world_init(&w, minors[i], PID_A, ARENA_LEN);
+		world_start(&w);
+		str_t = make_type(&w, w.type_type, "str", TPF_READY | (1ull << 28), 80);
+		b = make_block(&w, str_t, 0, 48);
+		expect(&w, b, 48, "str");
+		/* Without the str flag the same block is too small to hold the type. */
+		str_t = make_type(&w, w.type_type, "notstr", TPF_READY, 80);
+		b = make_block(&w, str_t, 0, 48);
+		expect(&w, b, 48, "<buffer>");
+		world_fini(&w);
+	}
+}
+
 static void classify_block__refcount__pointer_rejected_zero_accepted(void **state)
 {
 	struct world w;
@@ -892,6 +913,7 @@ int main(void)
 		cmocka_unit_test(classify_block__bad_type_fields__buffer),
 		cmocka_unit_test(classify_block__headers_disagree_with_flags__buffer),
 		cmocka_unit_test(classify_block__block_smaller_than_basicsize__buffer),
+		cmocka_unit_test(classify_block__compact_str_below_basicsize__str),
 		cmocka_unit_test(classify_block__refcount__pointer_rejected_zero_accepted),
 		cmocka_unit_test(classify_block__unreadable_or_wrapping__buffer),
 		cmocka_unit_test(classify_block__cache__types_read_once),
