@@ -1300,6 +1300,13 @@ int session__run(const struct pml_opts *o)
 		const char *env = NULL;
 		pid_t child;
 
+		if (getenv("PYTHONMALLOC") && strcmp(getenv("PYTHONMALLOC"), "malloc") &&
+		    launch__needs_libc_malloc(o->argv[0], resolved, sizeof(resolved)))
+			fprintf(stderr,
+				"pymemleak: keeping your PYTHONMALLOC=%s for %s, a static build with its "
+				"allocator inlined: coverage will be partial (unset PYTHONMALLOC for "
+				"complete coverage)\n",
+				getenv("PYTHONMALLOC"), resolved);
 		if (!getenv("PYTHONMALLOC") &&
 		    launch__needs_libc_malloc(o->argv[0], resolved, sizeof(resolved))) {
 			env = "PYTHONMALLOC=malloc";
