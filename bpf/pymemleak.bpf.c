@@ -294,7 +294,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	}
 	__sync_fetch_and_add(&o->bytes, (__s64)size);
 	__sync_fetch_and_add(&o->count, 1);
-	stat_inc(tgid, STAT_ALLOCS);
+	/* One counter per layer; userspace sums them into STAT_ALLOCS. */
 	stat_inc(tgid, outer		    ? STAT_INL_ALLOCS
 		       : layer == LAYER_RAW ? STAT_RAW_ALLOCS
 					    : STAT_OBJ_ALLOCS);
@@ -432,6 +432,7 @@ static __always_inline bool calloc_overflows(__u64 nmemb, __u64 size)
 	return size > limit;
 }
 
+/* A free in a traced process (the caller checked `procs`). */
 static __always_inline int free_common(struct pt_regs *ctx, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -441,8 +442,6 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 addr)
 	struct pml_alloc *a, copy;
 
 	if (!addr)
-		return 0;
-	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	t = thread_get(true);
 	if (t && in_call(ctx, tgid, t)) {
@@ -622,6 +621,7 @@ int entry(struct pt_regs *ctx)
 	__u32 layer = cookie & 0xff;
 	__u32 tgid;
 
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	switch ((__u32)(cookie >> 8)) {
 	case PK_MALLOC:
 		return alloc_enter(ctx, a1, 0, 0, KIND_MALLOC, layer);
@@ -633,6 +633,8 @@ int entry(struct pt_regs *ctx)
 	case PK_REALLOC:
 		return alloc_enter(ctx, a2, a1, 0, KIND_REALLOC, layer);
 	case PK_FREE:
+		if (!bpf_map_lookup_elem(&procs, &tgid))
+			return 0;
 		return free_common(ctx, a1);
 	case PK_CTX_MALLOC:
 		return alloc_enter(ctx, a2, 0, 0, KIND_MALLOC, layer);
@@ -643,6 +645,8 @@ int entry(struct pt_regs *ctx)
 	case PK_CTX_REALLOC:
 		return alloc_enter(ctx, a3, a2, 0, KIND_REALLOC, layer);
 	case PK_CTX_FREE:
+		if (!bpf_map_lookup_elem(&procs, &tgid))
+			return 0;
 		return free_common(ctx, a2);
 	case PK_ALIGNED:
 		return alloc_enter(ctx, a2, 0, 0, KIND_MALLOC, layer);
@@ -650,7 +654,6 @@ int entry(struct pt_regs *ctx)
 		return alloc_enter(ctx, a3, 0, a1, KIND_MEMPTR, layer);
 	case PK_COUNT:
 		/* The floor for `make bench`: what a naive tool pays at least. */
-		tgid = bpf_get_current_pid_tgid() >> 32;
 		if (bpf_map_lookup_elem(&procs, &tgid))
 			stat_inc(tgid, STAT_ALLOCS);
 		return 0;

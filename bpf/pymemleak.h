@@ -23,7 +23,9 @@
  * Every event the tracer could not account exactly lands in one of these.
  */
 enum pml_stat {
-	STAT_ALLOCS = 0,	/* allocations recorded */
+	/* Allocations recorded: userspace sums the layer counters into it; BPF
+	 * counts only the --count-only floor's hits here. */
+	STAT_ALLOCS = 0,
 	STAT_FREES,		/* frees matched to a recorded allocation */
 	STAT_ALLOC_FAILED,	/* allocator returned NULL: not counted */
 	STAT_LIVE_FULL,		/* `allocs` map full: allocation not tracked */

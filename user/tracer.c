@@ -596,6 +596,9 @@ int tracer__stats(struct pml_tracer *t, uint32_t pid, uint64_t out[STAT__MAX])
 		for (c = 0; c < t->ncpus; c++)
 			for (i = 0; i < STAT__MAX; i++)
 				out[i] += vals[c * STAT__MAX + i];
+	/* BPF counts each recorded allocation once, under its layer
+	 * (STAT_ALLOCS itself only counts the --count-only floor's hits). */
+	out[STAT_ALLOCS] += out[STAT_RAW_ALLOCS] + out[STAT_OBJ_ALLOCS] + out[STAT_INL_ALLOCS];
 	free(vals);
 	return err;
 }
