@@ -44,11 +44,11 @@ UNIT_EXTRA_probesite := $(CAPSTONE_LIBS)
 UNIT_EXTRA_report    :=
 UNIT_EXTRA_export_json := user/report.c
 UNIT_EXTRA_pyoffsets :=
-UNIT_EXTRA_symbolize := user/linetable.c user/pyoffsets.c
+UNIT_EXTRA_symbolize := user/linetable.c user/pyoffsets.c user/tmem.c
 UNIT_EXTRA_export_folded     := user/report.c
 UNIT_EXTRA_export_svg        := user/export_folded.c user/report.c
 UNIT_EXTRA_export_speedscope := user/export_folded.c user/report.c
-UNIT_EXTRA_classify := user/pyoffsets.c
+UNIT_EXTRA_classify := user/pyoffsets.c user/tmem.c
 UNIT_EXTRA_inlined  := user/probesite.c user/elf.c $(CAPSTONE_LIBS)
 
 .PHONY: all deps test unit integration demo bench soak lint fuzz vmlinux install clean
@@ -114,8 +114,8 @@ soak: deps
 FUZZ_SECONDS ?= 30
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_EXTRA_fuzz_symbolize := user/linetable.c user/pyoffsets.c
-FUZZ_EXTRA_fuzz_classify  := user/pyoffsets.c
+FUZZ_EXTRA_fuzz_symbolize := user/linetable.c user/pyoffsets.c user/tmem.c
+FUZZ_EXTRA_fuzz_classify  := user/pyoffsets.c user/tmem.c
 FUZZ_EXTRA_fuzz_inlined   := user/probesite.c user/elf.c $(CAPSTONE_LIBS)
 
 $(OUTPUT)/fuzz:

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* process_vm_readv */
-#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "classify.h"
+#include "tmem.h"
 
 /* tp_flags bits with the same value on every supported CPython (3.8-3.13). */
 #define TPF_READY (1ull << 12)
@@ -60,19 +57,6 @@ struct pml_classifier {
 	size_t nprocs, capprocs;
 };
 
-static int read_vm(int pid, uint64_t addr, void *buf, size_t len, void *ctx)
-{
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-	ssize_t n;
-
-	(void)ctx;
-	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
-}
-
 static uint64_t word(const uint8_t *buf, uint32_t off)
 {
 	uint64_t v;
@@ -92,7 +76,7 @@ struct pml_classifier *classify__new(pml_read_fn rd, void *ctx)
 
 	if (!c)
 		return NULL;
-	c->rd = rd ? rd : read_vm;
+	c->rd = rd ? rd : tmem__read;
 	c->ctx = ctx;
 	return c;
 }

@@ -101,18 +101,26 @@ int scan__parse_starttime(const char *buf, size_t len, uint64_t *starttime)
 	return 0;
 }
 
-static ssize_t read_small(const char *path, char *buf, size_t cap)
+ssize_t scan__read_proc(int pid, const char *name, char *buf, size_t cap)
 {
+	char path[64];
 	ssize_t n = 0, r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd, err;
 
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno == ENOENT ? -ESRCH : -errno;
 	while ((size_t)n < cap) {
 		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			close(fd);
+			return err;
+		}
+		if (r == 0)
 			break;
 		n += r;
 	}
@@ -122,13 +130,12 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 
 int scan__starttime(int pid, uint64_t *starttime)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = scan__read_proc(pid, "stat", buf, sizeof(buf));
 	if (n < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
+		return (int)n;
 	return scan__parse_starttime(buf, n, starttime);
 }
 
@@ -180,8 +187,7 @@ bool scan__pid_maybe_python(int pid)
 	maps = malloc(MAPS_READ_MAX);
 	if (!maps)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	n = read_small(path, maps, MAPS_READ_MAX);
+	n = scan__read_proc(pid, "maps", maps, MAPS_READ_MAX);
 	r = n > 0 && scan__maybe_python(maps, n, NULL);
 	free(maps);
 	return r;

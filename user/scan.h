@@ -11,6 +11,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Read /proc/<pid>/<name> into buf (at most cap bytes, not NUL-terminated).
+ * Returns the bytes read, -ESRCH when the process is gone, or -errno.
+ */
+ssize_t scan__read_proc(int pid, const char *name, char *buf, size_t cap);
 
 /* All pids under /proc, ascending, into a malloc'ed array. 0 or -errno. */
 int scan__pids(int **pids, size_t *n);

@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "linetable.h"
 #include "symbolize.h"
+#include "tmem.h"
 
 #define NAME_MAX_CHARS 1024	    /* code points read of a name or file */
 #define TABLE_MAX      (256u << 10) /* line table bytes read at most */
@@ -46,19 +46,6 @@ struct pml_symbolizer {
 	uint64_t tick; /* see symbolizer__tick() */
 };
 
-static int read_vm(int pid, uint64_t addr, void *buf, size_t len, void *ctx)
-{
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-	ssize_t n;
-
-	(void)ctx;
-	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
-}
-
 struct pml_symbolizer *symbolizer__new_reader(pml_read_fn rd, void *ctx)
 {
 	struct pml_symbolizer *s = calloc(1, sizeof(*s));
@@ -78,7 +65,7 @@ struct pml_symbolizer *symbolizer__new_reader(pml_read_fn rd, void *ctx)
 
 struct pml_symbolizer *symbolizer__new(void)
 {
-	return symbolizer__new_reader(read_vm, NULL);
+	return symbolizer__new_reader(tmem__read, NULL);
 }
 
 static void code_entry_clear(struct code_entry *c)

@@ -12,6 +12,7 @@
 #include "elf.h"
 #include "inlined.h"
 #include "probesite.h"
+#include "scan.h"
 #include "pyoffsets.h"
 #include "target.h"
 
@@ -74,42 +75,13 @@ const char *target__allocator_name(enum pml_allocator a)
 	return "?";
 }
 
-/* Read a small /proc file fully (bounded). Returns bytes read or -errno. */
-static ssize_t read_proc(int pid, const char *name, char *buf, size_t cap)
-{
-	char path[64];
-	size_t n = 0;
-	ssize_t r;
-	int fd, err;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (n < cap) {
-		r = read(fd, buf + n, cap - n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			close(fd);
-			return err;
-		}
-		if (r == 0)
-			break;
-		n += r;
-	}
-	close(fd);
-	return n;
-}
-
 int target__cmdline(int pid, char *buf, size_t len)
 {
 	ssize_t n, i;
 
 	if (!len)
 		return -EINVAL;
-	n = read_proc(pid, "cmdline", buf, len - 1);
+	n = scan__read_proc(pid, "cmdline", buf, len - 1);
 	if (n < 0)
 		return n;
 	while (n > 0 && buf[n - 1] == '\0')
@@ -136,7 +108,7 @@ static enum pml_allocator detect_allocator(int pid)
 	enum pml_allocator a = PML_ALLOC_PYMALLOC;
 	ssize_t n, i, start;
 
-	n = read_proc(pid, "cmdline", args, sizeof(args) - 1);
+	n = scan__read_proc(pid, "cmdline", args, sizeof(args) - 1);
 	if (n > 0) {
 		/* Interpreter options come before the script or -c/-m. */
 		for (start = 0, i = 0; i <= n; i++) {
@@ -157,7 +129,7 @@ static enum pml_allocator detect_allocator(int pid)
 	env = malloc(ENV_MAX);
 	if (!env)
 		return a;
-	n = read_proc(pid, "environ", env, ENV_MAX - 1);
+	n = scan__read_proc(pid, "environ", env, ENV_MAX - 1);
 	for (start = 0, i = 0; n > 0 && i <= n; i++) {
 		if (i < n && env[i])
 			continue;
